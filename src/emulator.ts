@@ -1,0 +1,531 @@
+// A local Lambda: a real Runtime API server that starts the function, feeds it invocations, and reports what came back. Also a CLI.
+//
+// The API paths are written here as literals, not imported from protocol.ts, on purpose: the emulator is the
+// independent other side of the protocol, so a wrong constant in the runtime fails a test instead of being copied.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
+import type { Writable } from "node:stream";
+
+export interface EmulatorOptions {
+  /** The function's command: a bootstrap (`["dist/hello/x86_64/bootstrap"]`) or `["npx", "tsx", "main.ts"]`. */
+  command: string[];
+  cwd?: string;
+  /** Added to the environment Lambda gives the function (and to this process's own environment). */
+  env?: Record<string, string | undefined>;
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** The function's timeout; Lambda's default is 3 s. */
+  timeoutMs?: number;
+  /** How long init (spawn → first /next) may take; Lambda's limit is 10 s. */
+  initTimeoutMs?: number;
+  memoryMB?: number;
+  functionName?: string;
+  region?: string;
+  /** How many invocations the function takes at once (Lambda Managed Instances); sets `AWS_LAMBDA_MAX_CONCURRENCY` when above 1. */
+  concurrency?: number;
+  /** Where the function's output and the START/END/REPORT lines go, as in CloudWatch Logs. None by default. */
+  output?: Writable;
+}
+
+export interface InvokeOptions {
+  /** Sent as `Lambda-Runtime-Client-Context`: an object is JSON-encoded, a string is sent as it is. */
+  clientContext?: unknown;
+  /** Sent as `Lambda-Runtime-Cognito-Identity`: an object is JSON-encoded, a string is sent as it is. */
+  identity?: unknown;
+  /** The X-Ray trace header; a fresh one by default, none with `null`. */
+  traceId?: string | null;
+  tenantId?: string;
+}
+
+export interface ErrorJson {
+  errorType: string;
+  errorMessage: string;
+  stackTrace?: string[];
+}
+
+/** How one invocation ended, as the caller of Lambda's Invoke API sees it, plus what only an emulator can show. */
+export interface InvokeResult {
+  requestId: string;
+  ok: boolean;
+  /** The response bytes (the error JSON when `ok` is false). */
+  payload: Buffer;
+  /** The response parsed as JSON, when `ok` and it parses. */
+  result?: unknown;
+  error?: ErrorJson;
+  /** The `Lambda-Runtime-Function-Error-Type` header the runtime sent with its error, if any. */
+  errorTypeHeader?: string;
+  /** The headers of the runtime's `/response` or `/error` request. */
+  answerHeaders?: Record<string, string | string[] | undefined>;
+  /** What the function printed while this invocation ran (and during init, for the invocation that started it). */
+  logs: string;
+  durationMs: number;
+  initDurationMs?: number;
+  maxMemoryUsedMB?: number;
+}
+
+/** The invocation id Lambda sends with each event (2026) and expects back on the answer. */
+const INVOCATION_ID = "lambda-runtime-invocation-id";
+const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+
+interface Invocation {
+  requestId: string;
+  invocationId: string;
+  payload: Buffer;
+  headers: Record<string, string>;
+  logs: string[];
+  initDurationMs?: number;
+  startedAt?: number;
+  timer?: NodeJS.Timeout;
+  resolve(result: InvokeResult): void;
+}
+
+interface Sandbox {
+  child: ChildProcess;
+  spawnedAt: number;
+  initDurationMs?: number;
+  initError?: ErrorJson;
+  initTimer?: NodeJS.Timeout;
+  /** The invocation whose arrival started this sandbox: init logs and init failures belong to it. */
+  initiator?: Invocation;
+  exited: Promise<void>;
+}
+
+export class Emulator {
+  readonly #options: Required<Pick<EmulatorOptions, "timeoutMs" | "initTimeoutMs" | "memoryMB" | "functionName" | "region" | "concurrency">> & EmulatorOptions;
+  readonly #server: Server;
+  readonly #queue: Invocation[] = [];
+  readonly #running = new Map<string, Invocation>();
+  readonly #timedOut = new Set<string>();
+  /** GET /next requests waiting for an event. */
+  readonly #waiting: ServerResponse[] = [];
+  #sandbox?: Sandbox;
+  #closed = false;
+
+  private constructor(options: EmulatorOptions) {
+    this.#options = { timeoutMs: 3000, initTimeoutMs: 10_000, memoryMB: 128, functionName: "function", region: "us-east-1", concurrency: 1, ...options };
+    this.#server = createServer((req, res) => this.#route(req, res));
+    // Lambda never closes an idle Runtime API connection; a keep-alive timeout here would race the runtime's next request.
+    this.#server.keepAliveTimeout = 0;
+  }
+
+  /** Starts the Runtime API server; the function itself starts on the first invoke. */
+  static async start(options: EmulatorOptions): Promise<Emulator> {
+    const emulator = new Emulator(options);
+    await new Promise<void>((resolve, reject) => {
+      emulator.#server.once("error", reject);
+      emulator.#server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve);
+    });
+    return emulator;
+  }
+
+  /** `host:port`, what the function gets as `AWS_LAMBDA_RUNTIME_API`. */
+  get address(): string {
+    const { address, port } = this.#server.address() as AddressInfo;
+    return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+  }
+
+  get url(): string {
+    return `http://${this.address}`;
+  }
+
+  /** Invokes the function once. A Buffer is sent as the raw event bytes; anything else as JSON. Never rejects: failures are results. */
+  invoke(event: unknown, options: InvokeOptions = {}): Promise<InvokeResult> {
+    const payload = Buffer.isBuffer(event) ? event : Buffer.from(JSON.stringify(event) ?? "null");
+    const headers: Record<string, string> = {};
+    const traceId = options.traceId === undefined ? newTraceId() : options.traceId;
+    if (traceId !== null) headers["lambda-runtime-trace-id"] = traceId;
+    if (options.clientContext !== undefined) headers["lambda-runtime-client-context"] = asHeader(options.clientContext);
+    if (options.identity !== undefined) headers["lambda-runtime-cognito-identity"] = asHeader(options.identity);
+    if (options.tenantId !== undefined) headers["lambda-runtime-aws-tenant-id"] = options.tenantId;
+    return new Promise((resolve) => {
+      const invocation: Invocation = { requestId: randomUUID(), invocationId: randomUUID(), payload, headers, logs: [], resolve };
+      if (this.#closed) return resolve(this.#failed(invocation, "Emulator.Closed", "the emulator is closed"));
+      this.#queue.push(invocation);
+      this.#pump();
+    });
+  }
+
+  /** Stops the function (SIGTERM, then SIGKILL after 300 ms, as Lambda does with no extensions) and the server. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const invocation of this.#queue.splice(0)) invocation.resolve(this.#failed(invocation, "Emulator.Closed", "the emulator closed before this invocation ran"));
+    const sandbox = this.#sandbox;
+    if (sandbox) {
+      signal(sandbox, "SIGTERM");
+      const killer = setTimeout(() => signal(sandbox, "SIGKILL"), 300);
+      await sandbox.exited;
+      clearTimeout(killer);
+    }
+    for (const res of this.#waiting.splice(0)) res.destroy();
+    this.#server.closeAllConnections();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+
+  // ---- the function's sandbox -------------------------------------------------------------------------
+
+  /** Starts the function when work is waiting and nothing runs; hands queued events to waiting /next requests. */
+  #pump(): void {
+    if (this.#closed) return;
+    if (!this.#sandbox && this.#queue.length > 0) this.#spawn();
+    while (this.#waiting.length > 0 && this.#queue.length > 0 && this.#running.size < this.#options.concurrency) {
+      this.#dispatch(this.#waiting.shift()!, this.#queue.shift()!);
+    }
+  }
+
+  #spawn(): void {
+    const o = this.#options;
+    const [file, ...args] = o.command;
+    const child = spawn(file!, args, {
+      cwd: o.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group, so a signal reaches everything it started (npx → tsx → node), as a sandbox would.
+      detached: true,
+      env: {
+        ...process.env,
+        AWS_LAMBDA_RUNTIME_API: this.address,
+        AWS_LAMBDA_FUNCTION_NAME: o.functionName,
+        AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(o.memoryMB),
+        AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${o.functionName}`,
+        AWS_LAMBDA_LOG_STREAM_NAME: `${new Date().toISOString().slice(0, 10).replaceAll("-", "/")}/[$LATEST]${randomBytes(16).toString("hex")}`,
+        AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
+        AWS_REGION: o.region,
+        AWS_DEFAULT_REGION: o.region,
+        LAMBDA_TASK_ROOT: o.cwd ?? process.cwd(),
+        _HANDLER: "bootstrap",
+        TZ: ":UTC",
+        ...(o.concurrency > 1 ? { AWS_LAMBDA_MAX_CONCURRENCY: String(o.concurrency) } : {}),
+        ...o.env,
+      },
+    });
+    const sandbox: Sandbox = {
+      child,
+      spawnedAt: performance.now(),
+      initiator: this.#queue[0],
+      exited: new Promise((resolve) => child.once("close", () => resolve())),
+    };
+    this.#sandbox = sandbox;
+    sandbox.initTimer = setTimeout(() => {
+      this.#line(`INIT_REPORT Init Duration: ${o.initTimeoutMs.toFixed(2)} ms\tPhase: init\tStatus: timeout`);
+      sandbox.initError = { errorType: "Sandbox.Timedout", errorMessage: `Init timed out after ${(o.initTimeoutMs / 1000).toFixed(2)} seconds` };
+      signal(sandbox, "SIGKILL");
+    }, o.initTimeoutMs);
+    child.on("error", (error) => {
+      sandbox.initError = { errorType: "Runtime.InvalidEntrypoint", errorMessage: `cannot start ${file}: ${error.message}` };
+    });
+    for (const stream of [child.stdout!, child.stderr!]) {
+      let partial = "";
+      stream.setEncoding("utf8");
+      stream.on("data", (text: string) => {
+        const lines = (partial + text).split("\n");
+        partial = lines.pop()!;
+        for (const line of lines) this.#functionOutput(sandbox, line);
+      });
+      stream.on("end", () => partial && this.#functionOutput(sandbox, partial));
+    }
+    // If this process exits first, its function must not outlive it.
+    const orphaned = () => signal(sandbox, "SIGKILL");
+    process.on("exit", orphaned);
+    child.once("close", (code, signal) => {
+      process.off("exit", orphaned);
+      this.#exited(sandbox, code, signal);
+    });
+  }
+
+  #functionOutput(sandbox: Sandbox, line: string): void {
+    const targets = this.#running.size > 0 ? this.#running.values() : sandbox.initDurationMs === undefined && sandbox.initiator ? [sandbox.initiator] : [];
+    for (const invocation of targets) invocation.logs.push(line);
+    this.#options.output?.write(line + "\n");
+  }
+
+  #exited(sandbox: Sandbox, code: number | null, signal: NodeJS.Signals | null): void {
+    clearTimeout(sandbox.initTimer);
+    if (this.#sandbox === sandbox) this.#sandbox = undefined;
+    for (const res of this.#waiting.splice(0)) res.destroy();
+    const status = signal ? `signal: ${signal}` : `exit status ${code}`;
+    if (sandbox.initDurationMs === undefined) {
+      // Died during init: the invocation that started it gets the init error, or the exit status.
+      const initiator = sandbox.initiator && this.#queue.indexOf(sandbox.initiator);
+      if (initiator !== undefined && initiator >= 0) {
+        const [invocation] = this.#queue.splice(initiator, 1);
+        const error = sandbox.initError ?? { errorType: "Runtime.ExitError", errorMessage: `RequestId: ${invocation!.requestId} Error: Runtime exited with error: ${status}` };
+        this.#finish(invocation!, false, Buffer.from(JSON.stringify(error)), { errorTypeHeader: error.errorType });
+      }
+    }
+    for (const invocation of [...this.#running.values()]) {
+      const error = { errorType: "Runtime.ExitError", errorMessage: `RequestId: ${invocation.requestId} Error: Runtime exited with error: ${status}` };
+      this.#finish(invocation, false, Buffer.from(JSON.stringify(error)));
+    }
+    this.#pump();
+  }
+
+  #dispatch(res: ServerResponse, invocation: Invocation): void {
+    const deadline = Date.now() + this.#options.timeoutMs;
+    invocation.startedAt = performance.now();
+    this.#running.set(invocation.requestId, invocation);
+    this.#line(`START RequestId: ${invocation.requestId} Version: $LATEST`);
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "lambda-runtime-aws-request-id": invocation.requestId,
+      "lambda-runtime-deadline-ms": String(deadline),
+      "lambda-runtime-invoked-function-arn": `arn:aws:lambda:${this.#options.region}:012345678912:function:${this.#options.functionName}`,
+      [INVOCATION_ID]: invocation.invocationId,
+      ...invocation.headers,
+    });
+    res.end(invocation.payload);
+    invocation.timer = setTimeout(() => {
+      this.#timedOut.add(invocation.requestId);
+      const error = { errorType: "Sandbox.Timedout", errorMessage: `RequestId: ${invocation.requestId} Error: Task timed out after ${(this.#options.timeoutMs / 1000).toFixed(2)} seconds` };
+      this.#finish(invocation, false, Buffer.from(JSON.stringify(error)));
+      // Lambda stops the whole sandbox on a timeout; the next invoke starts a fresh one.
+      if (this.#sandbox) signal(this.#sandbox, "SIGKILL");
+    }, this.#options.timeoutMs);
+  }
+
+  #finish(invocation: Invocation, ok: boolean, payload: Buffer, extra: Partial<InvokeResult> = {}): void {
+    clearTimeout(invocation.timer);
+    this.#running.delete(invocation.requestId);
+    const durationMs = invocation.startedAt === undefined ? 0 : performance.now() - invocation.startedAt;
+    const maxMemoryUsedMB = this.#sandbox && peakMemoryMB(this.#sandbox.child.pid);
+    const result: InvokeResult = { requestId: invocation.requestId, ok, payload, logs: invocation.logs.join("\n"), durationMs, initDurationMs: invocation.initDurationMs, maxMemoryUsedMB, ...extra };
+    if (ok) result.result = parseJson(payload);
+    else result.error = (parseJson(payload) as ErrorJson | undefined) ?? { errorType: extra.errorTypeHeader ?? "Function.Unknown", errorMessage: payload.toString() };
+    if (invocation.startedAt !== undefined) {
+      this.#line(`END RequestId: ${invocation.requestId}`);
+      this.#line(
+        `REPORT RequestId: ${invocation.requestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.ceil(durationMs)} ms\t` +
+          `Memory Size: ${this.#options.memoryMB} MB\tMax Memory Used: ${maxMemoryUsedMB ?? "?"} MB` +
+          (invocation.initDurationMs === undefined ? "" : `\tInit Duration: ${invocation.initDurationMs.toFixed(2)} ms`),
+      );
+    }
+    invocation.resolve(result);
+    this.#pump();
+  }
+
+  #failed(invocation: Invocation, errorType: string, errorMessage: string): InvokeResult {
+    const error = { errorType, errorMessage };
+    return { requestId: invocation.requestId, ok: false, payload: Buffer.from(JSON.stringify(error)), error, logs: "", durationMs: 0 };
+  }
+
+  #line(text: string): void {
+    this.#options.output?.write(text + "\n");
+  }
+
+  // ---- HTTP: the Runtime API for the function, the Invoke API for callers ---------------------------
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? "/";
+    let match: RegExpMatchArray | null;
+    if (req.method === "GET" && url === "/2018-06-01/runtime/invocation/next") return this.#next(res);
+    if (req.method === "POST" && (match = url.match(/^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/))) {
+      return this.#answer(req, res, decodeURIComponent(match[1]!), match[2] as "response" | "error");
+    }
+    if (req.method === "POST" && url === "/2018-06-01/runtime/init/error") return this.#initError(req, res);
+    if (req.method === "POST" && /^\/2015-03-31\/functions\/[^/]+\/invocations(\?.*)?$/.test(url)) return this.#invokeApi(req, res);
+    const body = await readBody(req);
+    reply(res, 404, { errorType: "NotFound", errorMessage: `no such endpoint: ${req.method} ${url} (${body.length} bytes)` });
+  }
+
+  #next(res: ServerResponse): void {
+    const sandbox = this.#sandbox;
+    if (sandbox && sandbox.initDurationMs === undefined) {
+      // The first /next ends init.
+      clearTimeout(sandbox.initTimer);
+      sandbox.initDurationMs = performance.now() - sandbox.spawnedAt;
+      if (sandbox.initiator) sandbox.initiator.initDurationMs = sandbox.initDurationMs;
+    }
+    res.on("close", () => {
+      const index = this.#waiting.indexOf(res);
+      if (index >= 0) this.#waiting.splice(index, 1);
+    });
+    this.#waiting.push(res);
+    this.#pump();
+  }
+
+  async #answer(req: IncomingMessage, res: ServerResponse, requestId: string, kind: "response" | "error"): Promise<void> {
+    const body = await readBody(req, MAX_RESPONSE_BYTES + 1);
+    const invocation = this.#running.get(requestId);
+    if (!invocation) {
+      if (this.#timedOut.has(requestId)) return reply(res, 410, { errorType: "InvocationGone", errorMessage: `invocation ${requestId} has timed out` });
+      return reply(res, 400, { errorType: "InvalidRequestID", errorMessage: `no invocation ${requestId} is running` });
+    }
+    const answerHeaders = { ...req.headers };
+    if (kind === "response" && body.length > MAX_RESPONSE_BYTES) {
+      const error = { errorType: "Function.ResponseSizeTooLarge", errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_RESPONSE_BYTES} bytes).` };
+      this.#finish(invocation, false, Buffer.from(JSON.stringify(error)), { answerHeaders });
+      return reply(res, 413, error);
+    }
+    const errorTypeHeader = req.headers["lambda-runtime-function-error-type"] as string | undefined;
+    this.#finish(invocation, kind === "response", body, { answerHeaders, errorTypeHeader });
+    reply(res, 202, { status: "OK" });
+  }
+
+  async #initError(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const sandbox = this.#sandbox;
+    if (!sandbox || sandbox.initDurationMs !== undefined) return reply(res, 403, { errorType: "InvalidStateTransition", errorMessage: "init is over" });
+    const errorType = (req.headers["lambda-runtime-function-error-type"] as string | undefined) ?? "Runtime.Unknown";
+    sandbox.initError = (parseJson(body) as ErrorJson | undefined) ?? { errorType, errorMessage: body.toString() };
+    this.#line(`INIT_REPORT Init Duration: ${(performance.now() - sandbox.spawnedAt).toFixed(2)} ms\tPhase: init\tStatus: error\tError Type: ${errorType}`);
+    reply(res, 202, { status: "OK" });
+  }
+
+  /** Lambda's Invoke API, as aws-lambda-rie serves it: the function's response, or its error with `X-Amz-Function-Error: Unhandled`. */
+  async #invokeApi(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const clientContext = req.headers["x-amz-client-context"];
+    const result = await this.invoke(body.length > 0 ? body : Buffer.from("{}"), {
+      clientContext: typeof clientContext === "string" ? Buffer.from(clientContext, "base64").toString() : undefined,
+      tenantId: req.headers["x-amz-tenant-id"] as string | undefined,
+    });
+    res.writeHead(200, { "content-type": "application/json", "x-amzn-requestid": result.requestId, ...(result.ok ? {} : { "x-amz-function-error": "Unhandled" }) });
+    res.end(result.payload);
+  }
+}
+
+/** Signals the function's whole process group. */
+function signal(sandbox: Sandbox, name: NodeJS.Signals): void {
+  try {
+    process.kill(-sandbox.child.pid!, name);
+  } catch {
+    // already gone
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+/** Reads a request body, keeping at most `limit` bytes (the rest is drained, so the connection stays usable). */
+function readBody(req: IncomingMessage, limit = Infinity): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      if (size < limit) chunks.push(chunk);
+      size += chunk.length;
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function parseJson(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function asHeader(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** An X-Ray trace header like Lambda's: `Root=1-{epoch hex}-{96-bit hex};Parent={64-bit hex};Sampled=0`. */
+function newTraceId(): string {
+  const epoch = Math.floor(Date.now() / 1000).toString(16);
+  return `Root=1-${epoch}-${randomBytes(12).toString("hex")};Parent=${randomBytes(8).toString("hex")};Sampled=0`;
+}
+
+/** The process's peak resident memory (VmHWM), as Lambda's "Max Memory Used". */
+function peakMemoryMB(pid: number | undefined): number | undefined {
+  try {
+    const kB = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kB === undefined ? undefined : Math.ceil(Number(kB) / 1024);
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- CLI ---------------------------------------------------------------------------------------------
+
+const usage = `usage: tsx src/emulator.ts [options] [--] COMMAND [ARGS...]
+
+Runs COMMAND (a bootstrap, or e.g. "npx tsx main.ts") as a Lambda function behind a local Runtime API.
+Without --invoke, serves Lambda's Invoke API, as aws-lambda-rie does:
+  curl -d '{"name":"you"}' http://127.0.0.1:9000/2015-03-31/functions/function/invocations
+
+options:
+  --invoke JSON        invoke once with JSON, print the response on stdout, exit 0 (1 if the function failed)
+  --port N             port to listen on (default 9000; 0 picks a free one)
+  --host ADDRESS       address to bind (default 127.0.0.1)
+  --timeout SECONDS    the function's timeout (default 3)
+  --memory MB          the function's memory size (default 128)
+  --concurrency N      invocations at once, as on Lambda Managed Instances (default 1)
+  --env NAME=VALUE     add to the function's environment (repeatable)`;
+
+export async function main(argv: string[]): Promise<number> {
+  const options: EmulatorOptions = { command: [], port: 9000, output: process.stderr, env: {} };
+  let invokeOnce: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) throw new UsageError(`${arg} needs a value`);
+      return next;
+    };
+    const number = () => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n < 0) throw new UsageError(`${arg} needs a non-negative number, got ${argv[i]}`);
+      return n;
+    };
+    if (arg === "--") {
+      options.command.push(...argv.slice(i + 1));
+      break;
+    } else if (arg === "--invoke") invokeOnce = value();
+    else if (arg === "--port") options.port = number();
+    else if (arg === "--host") options.host = value();
+    else if (arg === "--timeout") options.timeoutMs = number() * 1000;
+    else if (arg === "--memory") options.memoryMB = number();
+    else if (arg === "--concurrency") options.concurrency = Math.max(1, Math.floor(number()));
+    else if (arg === "--env") {
+      const [name, ...rest] = value().split("=");
+      options.env![name!] = rest.join("=");
+    } else if (arg === "--help" || arg === "-h") {
+      console.log(usage);
+      return 0;
+    } else if (arg.startsWith("--")) throw new UsageError(`unknown option ${arg}`);
+    else {
+      options.command.push(...argv.slice(i));
+      break;
+    }
+  }
+  if (options.command.length === 0) throw new UsageError("no function command given");
+  if (invokeOnce !== undefined) {
+    let event: unknown;
+    try {
+      event = JSON.parse(invokeOnce);
+    } catch (error) {
+      throw new UsageError(`--invoke needs JSON: ${(error as Error).message}`);
+    }
+    const emulator = await Emulator.start({ ...options, port: 0 });
+    const result = await emulator.invoke(event);
+    await emulator.close();
+    process.stdout.write(result.payload.toString() + "\n");
+    return result.ok ? 0 : 1;
+  }
+  const emulator = await Emulator.start(options);
+  console.error(`micro-lambda emulator: Runtime API and Invoke API on ${emulator.url}; invoke with:\n  curl -d '{}' ${emulator.url}/2015-03-31/functions/function/invocations`);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void emulator.close().then(() => process.exit(0)));
+  return new Promise(() => {});
+}
+
+class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      console.error(error instanceof UsageError ? `${error.message}\n\n${usage}` : `micro-lambda emulator: ${error.message}`);
+      process.exit(2);
+    },
+  );
+}

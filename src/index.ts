@@ -1,0 +1,107 @@
+// The entry point: `lambda(handler)` reads the environment, guards one-time init, starts the loop, and is the only place the process exits.
+import { functionInfo } from "./context.ts";
+import { InvocationError, RuntimeApiError, toErrorResponse } from "./errors.ts";
+import { loop, type Handler, type LoopState } from "./loop.ts";
+import type { ErrorResponse } from "./protocol.ts";
+import { runtimeApi, type RuntimeApi } from "./runtime-api.ts";
+
+export type { Handler } from "./loop.ts";
+export type { Context, ClientContext, CognitoIdentity } from "./context.ts";
+export type { ErrorResponse } from "./protocol.ts";
+export { toErrorResponse, RuntimeApiError, InvocationError } from "./errors.ts";
+
+export interface LambdaOptions {
+  /** How many `/next` loops run at once. Defaults to `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances), else 1. */
+  concurrency?: number;
+}
+
+// Everything from here until the first /next is the function's one-time init. Importing this module
+// installs the guard first, so even a throw at the top of the main file, before lambda() is reached,
+// is reported to /runtime/init/error.
+process.on("uncaughtException", failInit);
+process.on("unhandledRejection", failInit);
+process.on("beforeExit", neverStarted);
+
+/**
+ * Runs `handler` for every invocation of this Lambda function. Call it once, from the function's main file,
+ * after any one-time init. When the bootstrap is built with `--snapshot`, init runs at build time and the
+ * loop starts when the snapshot is restored.
+ */
+export function lambda<TEvent = any, TResult = any>(handler: Handler<TEvent, TResult>, options: LambdaOptions = {}): void {
+  if (typeof handler !== "function") throw new TypeError(`lambda(handler) needs a function, got ${typeof handler}`);
+  process.off("beforeExit", neverStarted);
+  const v8 = process.getBuiltinModule("node:v8");
+  if (v8.startupSnapshot?.isBuildingSnapshot()) {
+    v8.startupSnapshot.setDeserializeMainFunction(() => start(handler, options));
+    return;
+  }
+  // The rest of the main file's synchronous code is still init: start polling on the next turn.
+  setImmediate(() => start(handler, options));
+}
+
+function start(handler: Handler, options: LambdaOptions): void {
+  const api = runtimeApi(runtimeAddress());
+  const concurrency = options.concurrency ?? (Number(process.env.AWS_LAMBDA_MAX_CONCURRENCY) || 1);
+  const state: LoopState = { info: functionInfo(process.env), inFlight: new Set() };
+  if (concurrency > 1) {
+    const { AsyncLocalStorage } = process.getBuiltinModule("node:async_hooks");
+    state.traceIds = new AsyncLocalStorage();
+  }
+  // Init is over: from now on an uncaught error fails the invocations in flight, then the process exits.
+  process.off("uncaughtException", failInit);
+  process.off("unhandledRejection", failInit);
+  const crashed = (thrown: unknown, origin?: string) => crash(api, state, thrown, origin === "unhandledRejection");
+  process.on("uncaughtException", crashed);
+  process.on("unhandledRejection", (reason) => crashed(reason, "unhandledRejection"));
+  for (let i = 0; i < concurrency; i++) loop(api, handler, state).catch(exit);
+}
+
+/** Where the Runtime API is: `MICRO_LAMBDA_RUNTIME_API` (set it to put a Runtime API proxy in front), else Lambda's own. */
+function runtimeAddress(): string {
+  const address = process.env.MICRO_LAMBDA_RUNTIME_API || process.env.AWS_LAMBDA_RUNTIME_API;
+  if (!address) {
+    exit(new Error("AWS_LAMBDA_RUNTIME_API is not set: this program is a Lambda function. Run it on Lambda, or locally under the emulator: npx tsx src/emulator.ts -- <command>"));
+  }
+  return address;
+}
+
+/** A failure during init: report it to /runtime/init/error (when there is a Runtime API to tell) and exit. */
+function failInit(thrown: unknown): void {
+  const error = toErrorResponse(thrown);
+  console.error(`micro-lambda: init failed: ${formatError(thrown, error)}`);
+  const address = process.env.MICRO_LAMBDA_RUNTIME_API || process.env.AWS_LAMBDA_RUNTIME_API;
+  if (!address) process.exit(1);
+  report(() => runtimeApi(address).failInit(error));
+}
+
+function neverStarted(): void {
+  failInit(new InvocationError("Runtime.NoHandler", "the main file finished without calling lambda(handler)"));
+}
+
+/** An uncaught exception or unhandled rejection after init: answer the invocations in flight with it, then exit, as the managed runtime does. */
+function crash(api: RuntimeApi, state: LoopState, thrown: unknown, rejection: boolean): void {
+  const error = toErrorResponse(thrown);
+  if (rejection) error.errorType = "Runtime.UnhandledPromiseRejection";
+  console.error(`micro-lambda: uncaught ${rejection ? "promise rejection" : "exception"}, exiting: ${formatError(thrown, error)}`);
+  const events = [...state.inFlight];
+  state.inFlight.clear();
+  report(() => Promise.all(events.map((event) => api.fail(event, error))));
+}
+
+/** Sends a last report, then exits non-zero whether or not it got through. */
+function report(send: () => Promise<unknown>): void {
+  process.removeAllListeners("uncaughtException").removeAllListeners("unhandledRejection");
+  process.on("uncaughtException", exit).on("unhandledRejection", exit);
+  send().then(() => process.exit(1), exit);
+}
+
+/** The only way out for a runtime failure: one clear line on stderr, exit code 1. */
+function exit(thrown: unknown): never {
+  const message = thrown instanceof RuntimeApiError || thrown instanceof Error ? thrown.message : String(thrown);
+  console.error(`micro-lambda: ${message}`);
+  process.exit(1);
+}
+
+function formatError(thrown: unknown, error: ErrorResponse): string {
+  return error.stackTrace.length > 0 ? error.stackTrace.join("\n") : `${error.errorType}: ${error.errorMessage}`;
+}

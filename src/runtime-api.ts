@@ -1,0 +1,103 @@
+// The Runtime API client: one function per endpoint, and what each status code means.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import { RuntimeApiError } from "./errors.ts";
+import { httpClient, type HttpClient, type Reply } from "./http.ts";
+import { errorContentType, headers, runtimePaths, type ErrorResponse } from "./protocol.ts";
+
+/** One event as `/next` delivered it: its id, the raw event bytes, and the headers the context is built from. */
+export interface NextEvent {
+  requestId: string;
+  body: Buffer;
+  headers: IncomingHttpHeaders;
+}
+
+export interface RuntimeApi {
+  next(): Promise<NextEvent>;
+  respond(event: NextEvent, body: string | Buffer): Promise<void>;
+  fail(event: NextEvent, error: ErrorResponse): Promise<void>;
+  failInit(error: ErrorResponse): Promise<void>;
+  /** The transport, for the streaming response (which writes its own request body). */
+  readonly http: HttpClient;
+}
+
+/** A client for the Runtime API at `address` (`host:port`). Failures of the API itself are thrown as `RuntimeApiError`. */
+export function runtimeApi(address: string): RuntimeApi {
+  const http = httpClient(address);
+
+  async function call(method: string, path: string, sent: OutgoingHttpHeaders, body?: string | Buffer): Promise<Reply> {
+    try {
+      return await http.request(method, path, sent, body);
+    } catch (cause) {
+      throw new RuntimeApiError(`the Runtime API at ${address} cannot be reached (${method} ${path}): ${(cause as Error).message}`, undefined, { cause });
+    }
+  }
+
+  return {
+    http,
+
+    // GET /runtime/invocation/next — blocks until there is an event. The function is billed until it calls this again.
+    async next() {
+      for (;;) {
+        const reply = await call("GET", runtimePaths.next, {});
+        if (reply.status === 204) continue; // some emulators answer 204 while idle: ask again
+        const requestId = reply.headers[headers.requestId];
+        if (reply.status !== 200 || typeof requestId !== "string" || requestId === "") {
+          throw new RuntimeApiError(`GET ${runtimePaths.next} answered ${reply.status}${requestId ? "" : " without a request id"}: ${text(reply)}`, reply.status);
+        }
+        return { requestId, body: reply.body, headers: reply.headers };
+      }
+    },
+
+    // POST /runtime/invocation/{id}/response
+    async respond(event, body) {
+      const path = runtimePaths.response(event.requestId);
+      checkAnswer("POST", path, await call("POST", path, echoInvocationId(event, {}), body));
+    },
+
+    // POST /runtime/invocation/{id}/error
+    async fail(event, error) {
+      const path = runtimePaths.error(event.requestId);
+      checkAnswer("POST", path, await call("POST", path, echoInvocationId(event, errorHeaders(error)), JSON.stringify(error)));
+    },
+
+    // POST /runtime/init/error — before the first /next; the caller exits afterwards.
+    async failInit(error) {
+      checkAnswer("POST", runtimePaths.initError, await call("POST", runtimePaths.initError, errorHeaders(error), JSON.stringify(error)));
+    },
+  };
+}
+
+/** The headers that go with an error JSON body, on this API and the Extensions API. */
+export function errorHeaders(error: ErrorResponse, typeHeader: string = headers.functionErrorType): OutgoingHttpHeaders {
+  return { "content-type": errorContentType, [typeHeader]: headerSafe(error.errorType) };
+}
+
+/** 2026: Lambda sends an invocation id with each event and wants it back on the answer. */
+function echoInvocationId(event: NextEvent, sent: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const invocationId = event.headers[headers.invocationId];
+  if (typeof invocationId === "string") sent[headers.invocationId] = invocationId;
+  return sent;
+}
+
+/**
+ * What an answer to `/response` or `/error` means. 202: accepted. 413: the response was too large, Lambda has
+ * already failed the invocation (posting `/error` now would get a 403). 400/403/410 and other 4xx: this
+ * answer was refused (410: too late, the invocation timed out); the runtime logs it and takes the next event.
+ * 5xx: the sandbox is broken; thrown.
+ */
+export function checkAnswer(method: string, path: string, reply: Reply): void {
+  if (reply.status >= 200 && reply.status < 300) return;
+  const what = `${method} ${path} answered ${reply.status}`;
+  if (reply.status >= 500 || reply.status < 400) throw new RuntimeApiError(`${what}: ${text(reply)}`, reply.status);
+  const why = reply.status === 413 ? " (response too large: Lambda has already failed this invocation)" : reply.status === 410 ? " (too late: the invocation is over)" : "";
+  console.error(`micro-lambda: ${what}${why}: ${text(reply)}`);
+}
+
+function text(reply: Reply): string {
+  return reply.body.toString("utf8", 0, Math.min(reply.body.length, 500)).trim() || "(empty body)";
+}
+
+/** Header values must be visible ASCII; an error name can be anything. */
+function headerSafe(value: string): string {
+  return value.replace(/[^\x20-\x7e]/g, "").trim() || "Unknown";
+}

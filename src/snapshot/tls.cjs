@@ -1,0 +1,2 @@
+// node:tls for a snapshot build, loaded on first use: see lazy.cjs.
+module.exports = require("./lazy.cjs")("node:tls");
