@@ -38,7 +38,8 @@ export class InvocationError extends Error {
  */
 export function toErrorResponse(thrown: unknown): ErrorResponse {
   if (thrown instanceof InvocationError) {
-    return { errorType: thrown.errorType, errorMessage: thrown.message, stackTrace: stackLines(thrown) };
+    // Its stack would only show the runtime's own frames.
+    return { errorType: thrown.errorType, errorMessage: thrown.message, stackTrace: [] };
   }
   if (isErrorLike(thrown)) {
     return {

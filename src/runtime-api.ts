@@ -42,7 +42,8 @@ export function runtimeApi(address: string): RuntimeApi {
         if (reply.status === 204) continue; // some emulators answer 204 while idle: ask again
         const requestId = reply.headers[headers.requestId];
         if (reply.status !== 200 || typeof requestId !== "string" || requestId === "") {
-          throw new RuntimeApiError(`GET ${runtimePaths.next} answered ${reply.status}${requestId ? "" : " without a request id"}: ${text(reply)}`, reply.status);
+          const what = reply.status === 200 ? "200 without a request id" : reply.status;
+          throw new RuntimeApiError(`GET ${runtimePaths.next} answered ${what}: ${text(reply)}`, reply.status);
         }
         return { requestId, body: reply.body, headers: reply.headers };
       }
