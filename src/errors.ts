@@ -37,6 +37,15 @@ export class InvocationError extends Error {
  * Never throws, whatever it is given: getters that throw, `null`, objects without a prototype, Proxies.
  */
 export function toErrorResponse(thrown: unknown): ErrorResponse {
+  try {
+    return normalise(thrown);
+  } catch {
+    // Only a Proxy whose traps throw gets here (even `instanceof` asks it for its prototype).
+    return { errorType: typeof thrown, errorMessage: "a thrown value that cannot be inspected", stackTrace: [] };
+  }
+}
+
+function normalise(thrown: unknown): ErrorResponse {
   if (thrown instanceof InvocationError) {
     // Its stack would only show the runtime's own frames.
     return { errorType: thrown.errorType, errorMessage: thrown.message, stackTrace: [] };
