@@ -1,0 +1,21 @@
+// A node:test reporter that prints the line coverage of src/ (including code run in child processes) and fails the run under 90%.
+import type { TestEvent } from "node:test/reporters";
+
+const minimum = 90;
+
+export default async function* coverageGate(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
+  for await (const event of source) {
+    if (event.type !== "test:coverage") continue;
+    const files = event.data.summary.files.filter((file) => /\/src\/[^/]+\.ts$/.test(file.path));
+    const total = files.reduce((sum, file) => sum + file.totalLineCount, 0);
+    const covered = files.reduce((sum, file) => sum + file.coveredLineCount, 0);
+    const percent = total === 0 ? 0 : (100 * covered) / total;
+    yield "\ncoverage of src/ (lines):\n";
+    for (const file of files) yield `  ${file.path.replace(/.*\/src\//, "src/").padEnd(28)} ${file.coveredLinePercent.toFixed(1).padStart(5)}%\n`;
+    yield `  ${"all of src/".padEnd(28)} ${percent.toFixed(1).padStart(5)}%  (minimum ${minimum}%)\n`;
+    if (percent < minimum) {
+      yield `coverage of src/ is under ${minimum}%: failing the run\n`;
+      process.exitCode = 1;
+    }
+  }
+}
