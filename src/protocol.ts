@@ -8,6 +8,9 @@ export const runtimePaths = {
   initError: "/2018-06-01/runtime/init/error",
 } as const;
 
+/** Reads a `response` or `error` path back: `[, encoded request id, "response" | "error"]`. The proxy routes by it. */
+export const invocationPathPattern = /^\/2018-06-01\/runtime\/invocation\/([^/?]+)\/(response|error)$/;
+
 /** Extensions API: register, then wait for INVOKE and SHUTDOWN events. */
 export const extensionPaths = {
   register: "/2020-01-01/extension/register",
