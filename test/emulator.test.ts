@@ -88,7 +88,7 @@ test("START, END and REPORT lines frame each invocation; Init Duration only on t
   assert.match(text, new RegExp(`REPORT RequestId: ${warm.requestId}\\tDuration: [\\d.]+ ms\\tBilled Duration: \\d+ ms\\tMemory Size: 512 MB\\tMax Memory Used: \\d+ MB\\n`));
 });
 
-test("the emulator's Runtime API: 400 for an unknown request id, 410 for a timed-out one, 413 over 6 MB, 403 for a late init error", async (t) => {
+test("the emulator's Runtime API: 400 for an unknown request id, 410 for a timed-out one, 403 for a late init error", async (t) => {
   const emulator = await startEmulator(t, { command: idle, timeoutMs: 300, initTimeoutMs: 30_000 });
   const api = `${emulator.url}/2018-06-01/runtime`;
   const first = emulator.invoke({ n: 1 });
@@ -101,7 +101,11 @@ test("the emulator's Runtime API: 400 for an unknown request id, 410 for a timed
   assert.equal((await http(`${api}/invocation/not-an-id/response`, "POST", "1")).status, 400);
   assert.equal((await first).error?.errorType, "Sandbox.Timedout");
   assert.equal((await http(`${api}/invocation/${requestId}/response`, "POST", "1")).status, 410);
+});
 
+test("the emulator's Runtime API: a response over 6 MB is refused with 413 and fails the invocation", async (t) => {
+  const emulator = await startEmulator(t, { command: idle, initTimeoutMs: 30_000 });
+  const api = `${emulator.url}/2018-06-01/runtime`;
   const second = emulator.invoke({ n: 2 });
   const next2 = await http(`${api}/invocation/next`, "GET");
   const big = await http(`${api}/invocation/${next2.headers["lambda-runtime-aws-request-id"]}/response`, "POST", Buffer.alloc(6 * 1024 * 1024 + 1, 0x31));
