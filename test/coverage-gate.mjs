@@ -1,14 +1,15 @@
 // A node:test reporter that prints the line coverage of src/ (including code run in child processes) and fails the run under 90%.
-import type { TestEvent } from "node:test/reporters";
+// Plain JavaScript: node:test loads reporters before tsx is registered.
 
 const minimum = 90;
 
-export default async function* coverageGate(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
+/** @param {AsyncIterable<{ type: string, data: any }>} source */
+export default async function* coverageGate(source) {
   for await (const event of source) {
     if (event.type !== "test:coverage") continue;
-    const files = event.data.summary.files.filter((file) => /\/src\/[^/]+\.ts$/.test(file.path));
-    const total = files.reduce((sum, file) => sum + file.totalLineCount, 0);
-    const covered = files.reduce((sum, file) => sum + file.coveredLineCount, 0);
+    const files = event.data.summary.files.filter((/** @type {any} */ file) => /\/src\/[^/]+\.ts$/.test(file.path));
+    const total = files.reduce((/** @type {number} */ sum, /** @type {any} */ file) => sum + file.totalLineCount, 0);
+    const covered = files.reduce((/** @type {number} */ sum, /** @type {any} */ file) => sum + file.coveredLineCount, 0);
     const percent = total === 0 ? 0 : (100 * covered) / total;
     yield "\ncoverage of src/ (lines):\n";
     for (const file of files) yield `  ${file.path.replace(/.*\/src\//, "src/").padEnd(28)} ${file.coveredLinePercent.toFixed(1).padStart(5)}%\n`;
