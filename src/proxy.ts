@@ -169,7 +169,7 @@ function route(proxy: Proxy, readsEvents: boolean, req: IncomingMessage, res: Se
 /** Any call no hook looks at (`/init/error`, unknown paths, everything when there are no hooks): streamed both ways, untouched. */
 function forward(proxy: Proxy, req: IncomingMessage, res: ServerResponse): void {
   const outgoing = open(proxy, req, res, req.url!, forwarded(req.rawHeaders, proxy.upstream));
-  outgoing.on("response", (answer) => relay(answer, res));
+  outgoing.on("response", (answer) => relay(proxy, req, res, answer));
   stream(req, outgoing);
 }
 
@@ -179,7 +179,7 @@ async function next(proxy: Proxy, req: IncomingMessage, res: ServerResponse): Pr
   for (;;) {
     const answer = await call(proxy, req, res);
     if (!answer) return;
-    if (answer.statusCode !== 200) return relay(answer, res); // 204, 403, 500...: the runtime knows what they mean
+    if (answer.statusCode !== 200) return relay(proxy, req, res, answer); // 204, 403, 500...: the runtime knows what they mean
     let body: Buffer;
     try {
       body = await readBody(answer);
@@ -203,6 +203,7 @@ async function next(proxy: Proxy, req: IncomingMessage, res: ServerResponse): Pr
       event.headers = { ...event.headers, ...lowerCased(decision.headers) };
     }
     if (proxy.delivered) remember(proxy.delivered, event);
+    res.sendDate = false;
     res.writeHead(200, answer.statusMessage, list).end(event.body);
     return;
   }
@@ -273,13 +274,13 @@ async function answerWithHook(
     const invocationId = req.headers[headers.invocationId];
     if (typeof invocationId === "string") list.push(headers.invocationId, invocationId);
     return void open(proxy, req, res, runtimePaths.error(call.requestId), list)
-      .on("response", (answer) => relay(answer, res))
+      .on("response", (answer) => relay(proxy, req, res, answer))
       .end(json);
   }
   const list = forwarded(req.rawHeaders, proxy.upstream);
   const sent = decision?.body === undefined ? body : Buffer.from(decision.body);
   open(proxy, req, res, req.url!, sent === body ? list : rewritten(list, sent))
-    .on("response", (answer) => relay(answer, res))
+    .on("response", (answer) => relay(proxy, req, res, answer))
     .end(sent);
 }
 
@@ -312,8 +313,10 @@ function call(proxy: Proxy, req: IncomingMessage, res: ServerResponse): Promise<
 }
 
 /** The upstream's answer, back to the runtime: its status line, headers, body (as it comes) and trailers. */
-function relay(answer: IncomingMessage, res: ServerResponse): void {
+function relay(proxy: Proxy, req: IncomingMessage, res: ServerResponse, answer: IncomingMessage): void {
+  res.sendDate = false; // the upstream's Date, if it sent one, is in its headers; the proxy adds none of its own
   res.writeHead(answer.statusCode!, answer.statusMessage, forwarded(answer.rawHeaders));
+  answer.once("error", (cause) => upstreamFailed(proxy, req, res, cause)); // before stream()'s own listener, which breaks res
   stream(answer, res);
   // The runtime hung up mid-answer: stop reading an answer nobody will get.
   res.once("close", () => answer.complete || answer.destroy());
