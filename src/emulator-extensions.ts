@@ -149,7 +149,7 @@ export class Extensions {
   /** An invocation starts: INVOKE to every subscriber (before the runtime gets its event, as Lambda does), and `platform.start`. */
   invoke(invocation: { requestId: string; deadlineMs: number; invokedFunctionArn: string; traceId?: string }): void {
     const tracing = { type: "X-Amzn-Trace-Id", value: invocation.traceId ?? "" };
-    this.#emit("platform.start", { requestId: invocation.requestId, version: this.#options.functionVersion, ...(invocation.traceId ? { tracing } : {}) });
+    this.#emitSoon("platform.start", { requestId: invocation.requestId, version: this.#options.functionVersion, ...(invocation.traceId ? { tracing } : {}) });
     const event = { eventType: "INVOKE", deadlineMs: invocation.deadlineMs, requestId: invocation.requestId, invokedFunctionArn: invocation.invokedFunctionArn, tracing };
     for (const member of this.#members) if (member.id !== undefined && member.events.includes("INVOKE")) this.#send(member, event);
   }
@@ -159,17 +159,17 @@ export class Extensions {
     return this.#until(() => this.#members.every((member) => member.id === undefined || !member.events.includes("INVOKE") || member.ready));
   }
 
-  /** The function's answer is in: `platform.runtimeDone`, a turn later so the lines it printed before answering come first. */
+  /** The function's answer is in: `platform.runtimeDone`. */
   runtimeDone(record: { requestId: string; status: string; errorType?: string; durationMs: number; producedBytes?: number }): void {
     const { durationMs, producedBytes, ...rest } = record;
-    setImmediate(() => this.#emit("platform.runtimeDone", { ...rest, metrics: { durationMs: round(durationMs), ...(producedBytes === undefined ? {} : { producedBytes }) } }));
+    this.#emitSoon("platform.runtimeDone", { ...rest, metrics: { durationMs: round(durationMs), ...(producedBytes === undefined ? {} : { producedBytes }) } });
   }
 
   /** The invocation is over: `platform.report`. */
   report(record: { requestId: string; status: string; errorType?: string; durationMs: number; memorySizeMB: number; maxMemoryUsedMB?: number; initDurationMs?: number }): void {
     const { requestId, status, errorType, durationMs, memorySizeMB, maxMemoryUsedMB, initDurationMs } = record;
     const metrics = { durationMs: round(durationMs), billedDurationMs: Math.ceil(durationMs), memorySizeMB, maxMemoryUsedMB: maxMemoryUsedMB ?? 0, ...(initDurationMs === undefined ? {} : { initDurationMs: round(initDurationMs) }) };
-    setImmediate(() => this.#emit("platform.report", { requestId, status, ...(errorType ? { errorType } : {}), metrics }));
+    this.#emitSoon("platform.report", { requestId, status, ...(errorType ? { errorType } : {}), metrics });
   }
 
   /** A line the function printed, for `function` subscribers. */
@@ -467,6 +467,15 @@ export class Extensions {
     const event = { time: new Date().toISOString(), type, record };
     this.#backlog?.push(event);
     for (const subscription of this.#subscriptions) this.#enqueue(subscription, event);
+  }
+
+  /**
+   * An invocation's platform record, a turn later: the lines the function printed before answering reach the
+   * emulator through a pipe that may be read after the answer's socket. All of them go this way, so they keep
+   * their order.
+   */
+  #emitSoon(type: string, record: unknown): void {
+    setImmediate(() => this.#emit(type, record));
   }
 
   #enqueue(subscription: Subscription, event: TelemetryEvent): void {
