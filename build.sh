@@ -3,7 +3,7 @@
 # application (SEA) named `bootstrap`, zipped for the `provided.al2023` runtime, per architecture.
 #
 #   ./build.sh [ENTRY] [--name NAME] [--arch x86_64|arm64|all] [--node VERSION]
-#              [--snapshot] [--no-code-cache] [--al2] [--extension]
+#              [--snapshot] [--no-code-cache] [--al2] [--extension [--exec-wrapper FILE]]
 #
 # Output: dist/NAME/ARCH/bootstrap and dist/NAME/ARCH/function.zip (bootstrap at the zip's root, with its
 # exec bit), plus dist/NAME/ARCH/sea/ holding what went into the bootstrap (bundle.cjs, sea-config.json,
@@ -31,6 +31,8 @@
 #   --no-code-cache   leave V8's code cache out of the blob (it is on by default: see CODE_CACHE below)
 #   --al2             ship glibc with the bootstrap, for provided.al2 and other hosts older than glibc 2.28
 #   --extension       build a Lambda extension: extension.zip holding extensions/NAME (a layer)
+#   --exec-wrapper FILE  with --extension: also put FILE at the layer's root (/opt/FILE's name, executable),
+#                     for AWS_LAMBDA_EXEC_WRAPPER; a Runtime API proxy ships src/proxy-wrapper.sh this way
 # Environment: ZIP_LEVEL (default 6), SOURCE_DATE_EPOCH (the zip's timestamps, default 1980-01-01).
 set -Eeuo pipefail
 
@@ -59,6 +61,7 @@ SNAPSHOT=false
 CODE_CACHE=true
 AL2=false
 EXTENSION=false
+EXEC_WRAPPER=""
 
 HOST_ARCH=$(uname -m)
 WORK=""
@@ -95,6 +98,7 @@ build_arch() {
   make_blob "$arch" "$TARGET_NODE" "$sea"
   inject "$TARGET_NODE" "$sea/sea.blob" "$executable"
   if $AL2; then ship_glibc "$arch" "$executable" "$stage"; fi
+  if [[ -n $EXEC_WRAPPER ]]; then install -m 755 "$EXEC_WRAPPER" "$stage/$(basename "$EXEC_WRAPPER")"; fi
   package "$stage" "$WORK/$arch/$(zip_name)"
 
   local out=$ROOT/dist/$NAME/$arch
@@ -281,6 +285,7 @@ parse_args() {
       --no-code-cache) CODE_CACHE=false ;;
       --al2) AL2=true ;;
       --extension) EXTENSION=true ;;
+      --exec-wrapper) EXEC_WRAPPER=${2:?--exec-wrapper needs a file}; shift ;;
       -h | --help) usage; exit 0 ;;
       -*) die "unknown option $1 (./build.sh --help)" ;;
       *) [[ -z $entry ]] || die "one entry at a time: $entry, $1"; entry=$1 ;;
@@ -296,6 +301,11 @@ parse_args() {
   if [[ -n $entry ]]; then
     [[ -f $entry ]] || die "$entry: no such file"
     ENTRY=$(realpath "$entry")
+  fi
+  if [[ -n $EXEC_WRAPPER ]]; then
+    $EXTENSION || die "--exec-wrapper $EXEC_WRAPPER: only a layer (--extension) can carry an exec wrapper"
+    [[ -f $EXEC_WRAPPER ]] || die "--exec-wrapper $EXEC_WRAPPER: no such file"
+    EXEC_WRAPPER=$(realpath "$EXEC_WRAPPER")
   fi
   NAME=${NAME:-$(basename "$(dirname "$ENTRY")")}
   [[ $NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "--name $NAME: use letters, digits, '.', '_' and '-'"
