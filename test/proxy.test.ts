@@ -2,11 +2,15 @@
 // failures (upstream down, hooks that throw), and real functions behind one proxy and behind two chained ones.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { proxyErrorTypes, runtimeApiProxy, type ProxiedAnswer, type ProxiedEvent, type ProxyOptions, type RuntimeApiProxy } from "../src/proxy.ts";
-import { root, runToExit, startEmulator, tsxCommand } from "./helpers.ts";
+import { root, runToExit, startEmulator, tsx, tsxCommand } from "./helpers.ts";
 
 const NEXT = "/2018-06-01/runtime/invocation/next";
 
@@ -658,4 +662,78 @@ test("exec wrapper (managed runtimes): src/proxy-wrapper.sh points the runtime's
   const out = await emulator.invoke({ name: "Ada" });
   assert.deepEqual(out.result, { message: "Hello, Ada!", requestId: out.requestId });
   assert.deepEqual(seen, [out.requestId]);
+});
+
+// ---- examples/proxy, an extension in the emulator -------------------------------------------------------------
+
+/** A temporary extensions folder holding examples/proxy as an executable named after its main file, as the helper registers it. */
+function proxyExtensionDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), "micro-lambda-proxy-ext-"));
+  writeFileSync(join(dir, "main"), `#!/bin/sh\nexec "${tsx}" "${join(root, "examples/proxy/main.ts")}"\n`, { mode: 0o755 });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The function, with examples/proxy as an extension in front of it (MICRO_LAMBDA_RUNTIME_API points the function at it). */
+async function withProxyExtension(t: TestContext, env: Record<string, string> = {}) {
+  const port = String(await closedPort());
+  const output = new PassThrough();
+  let log = "";
+  output.setEncoding("utf8").on("data", (text: string) => (log += text));
+  const emulator = await startEmulator(t, {
+    command: hello(),
+    extensionsDir: proxyExtensionDir(t),
+    env: { MICRO_LAMBDA_PROXY_PORT: port, MICRO_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`, ...env },
+    output,
+  });
+  const audits = () => log.split("\n").filter((line) => line.startsWith('{"audit"')).map((line) => JSON.parse(line));
+  return { emulator, audits, log: () => log };
+}
+
+test("examples/proxy in the emulator: started as an extension before the function, every event passes when ALLOWED_EVENTS is unset, one audit line per invocation", async (t) => {
+  const { emulator, audits } = await withProxyExtension(t);
+  const ok = await emulator.invoke({ name: "Ada" });
+  assert.deepEqual(ok.result, { message: "Hello, Ada!", requestId: ok.requestId });
+  const failed = await emulator.invoke(Buffer.from("not json"));
+  assert.equal(failed.error?.errorType, "Runtime.MalformedEvent");
+  const lines = audits();
+  assert.equal(lines.length, 2);
+  assert.deepEqual({ ...lines[0], durationMs: typeof lines[0].durationMs }, { audit: "invocation", requestId: ok.requestId, outcome: "response", eventBytes: 14, responseBytes: ok.payload.length, durationMs: "number" });
+  assert.ok(lines[0].durationMs >= 0 && lines[0].durationMs <= ok.durationMs);
+  assert.equal(lines[1].requestId, failed.requestId);
+  assert.equal(lines[1].outcome, "error");
+  assert.equal(lines[1].eventBytes, 8);
+  assert.equal(lines[1].responseBytes, failed.payload.length);
+});
+
+test("examples/proxy: ALLOWED_EVENTS lets matching events through and fails the others before the function sees them", async (t) => {
+  const { emulator, audits } = await withProxyExtension(t, { ALLOWED_EVENTS: "source=aws.events, Records.0.eventSource=aws:sqs,ping" });
+  const scheduled = await emulator.invoke({ source: "aws.events", name: "cron" });
+  assert.deepEqual(scheduled.result, { message: "Hello, cron!", requestId: scheduled.requestId });
+  const sqs = await emulator.invoke({ Records: [{ eventSource: "aws:sqs" }], name: "queue" });
+  assert.equal(sqs.ok, true);
+  const ping = await emulator.invoke({ ping: false });
+  assert.equal(ping.ok, true, "a bare path matches any value the field has");
+  for (const refused of [{ Records: [{ eventSource: "aws:s3" }] }, { source: "aws.events.fake" }, "a string", [1, 2]]) {
+    const out = await emulator.invoke(refused);
+    assert.deepEqual(out.error, { errorType: "Runtime.EventRejected", errorMessage: "this event is not in the function's allow-list (ALLOWED_EVENTS)", stackTrace: [] }, JSON.stringify(refused));
+  }
+  const outcomes = audits().map((line) => line.outcome);
+  assert.deepEqual(outcomes, ["response", "response", "response", "rejected", "rejected", "rejected", "rejected"]);
+});
+
+test("examples/proxy: a malformed ALLOWED_EVENTS fails init with Extension.ConfigInvalid, and the message says which rule", async (t) => {
+  const { emulator } = await withProxyExtension(t, { ALLOWED_EVENTS: "source=aws.events,=oops" });
+  const out = await emulator.invoke({});
+  assert.equal(out.error?.errorType, "Extension.InitError");
+  assert.equal(out.error?.errorMessage, 'extension main failed to init: Extension.ConfigInvalid: ALLOWED_EVENTS: "=oops" is not a rule (path or path=value)');
+});
+
+test("examples/proxy: a port already taken fails init with Extension.ProxyFailed, naming the port and the variable", async (t) => {
+  const taken = await startProxy(t, { upstream: "127.0.0.1:9001" });
+  const port = taken.address.split(":")[1]!;
+  const { emulator } = await withProxyExtension(t, { MICRO_LAMBDA_PROXY_PORT: port });
+  const out = await emulator.invoke({});
+  assert.equal(out.error?.errorType, "Extension.InitError");
+  assert.match(out.error!.errorMessage, new RegExp(`^extension main failed to init: Extension.ProxyFailed: runtimeApiProxy: cannot listen on 127\\.0\\.0\\.1:${port} \\(MICRO_LAMBDA_PROXY_PORT\\): .*EADDRINUSE`));
 });
