@@ -1,14 +1,18 @@
 // The entry point: `lambda(handler)` reads the environment, guards one-time init, starts the loop, and is the only place the process exits.
 import { functionInfo } from "./context.ts";
 import { InvocationError, RuntimeApiError, toErrorResponse } from "./errors.ts";
-import { loop, type Handler, type LoopState } from "./loop.ts";
+import { currentTraceId, publishInvokeStore } from "./invoke-store.ts";
+import { answer, loop, type Handler, type LoopState } from "./loop.ts";
 import type { ErrorResponse } from "./protocol.ts";
 import { runtimeApi, type RuntimeApi } from "./runtime-api.ts";
+import type { StreamingHandler } from "./streaming.ts";
 
 export type { Handler } from "./loop.ts";
 export type { Context, ClientContext, CognitoIdentity } from "./context.ts";
 export type { ErrorResponse } from "./protocol.ts";
 export { toErrorResponse, RuntimeApiError, InvocationError } from "./errors.ts";
+export { streamifyResponse, HttpResponseStream, type ResponseStream, type StreamingHandler, type HttpResponsePrelude } from "./streaming.ts";
+export type { InvokeStore } from "./invoke-store.ts";
 
 export interface LambdaOptions {
   /** How many `/next` loops run at once. Defaults to `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances), else 1. */
@@ -27,8 +31,13 @@ process.on("beforeExit", neverStarted);
  * after any one-time init. When the bootstrap is built with `--snapshot`, init runs at build time and the
  * loop starts when the snapshot is restored.
  */
-export function lambda<TEvent = any, TResult = any>(handler: Handler<TEvent, TResult>, options: LambdaOptions = {}): void {
+export function lambda<TEvent = any, TResult = any>(handler: Handler<TEvent, TResult>, options?: LambdaOptions): void;
+export function lambda<TEvent = any>(handler: StreamingHandler<TEvent>, options?: LambdaOptions): void;
+export function lambda(handler: Handler | StreamingHandler, options: LambdaOptions = {}): void {
   if (typeof handler !== "function") throw new TypeError(`lambda(handler) needs a function, got ${typeof handler}`);
+  if (options.concurrency !== undefined && !(Number.isInteger(options.concurrency) && options.concurrency >= 1)) {
+    throw new TypeError(`lambda(handler, { concurrency }) needs a whole number of at least 1, got ${options.concurrency}`);
+  }
   process.off("beforeExit", neverStarted);
   const v8 = process.getBuiltinModule("node:v8");
   if (v8.startupSnapshot?.isBuildingSnapshot()) {
@@ -39,14 +48,20 @@ export function lambda<TEvent = any, TResult = any>(handler: Handler<TEvent, TRe
   setImmediate(() => start(handler, options));
 }
 
-function start(handler: Handler, options: LambdaOptions): void {
+/**
+ * The current invocation's X-Ray trace id (`Root=…;Parent=…;Sampled=…`), or undefined when it has none.
+ * With one invocation at a time this is `_X_AMZN_TRACE_ID`; with several (Lambda Managed Instances) it is
+ * kept per invocation, and this is the way to read it: the environment variable is then left alone.
+ */
+export function traceId(): string | undefined {
+  return currentTraceId();
+}
+
+function start(handler: Handler | StreamingHandler, options: LambdaOptions): void {
   const api = runtimeApi(runtimeAddress());
-  const concurrency = options.concurrency ?? (Number(process.env.AWS_LAMBDA_MAX_CONCURRENCY) || 1);
-  const state: LoopState = { info: functionInfo(process.env), inFlight: new Set() };
-  if (concurrency > 1) {
-    const { AsyncLocalStorage } = process.getBuiltinModule("node:async_hooks");
-    state.traceIds = new AsyncLocalStorage();
-  }
+  const concurrency = options.concurrency ?? maxConcurrency(process.env.AWS_LAMBDA_MAX_CONCURRENCY);
+  const state: LoopState = { info: functionInfo(process.env), inFlight: new Map() };
+  if (concurrency > 1) state.invokeStore = publishInvokeStore();
   // Init is over: from now on an uncaught error fails the invocations in flight, then the process exits.
   process.off("uncaughtException", failInit);
   process.off("unhandledRejection", failInit);
@@ -54,6 +69,12 @@ function start(handler: Handler, options: LambdaOptions): void {
   process.on("uncaughtException", crashed);
   process.on("unhandledRejection", (reason) => crashed(reason, "unhandledRejection"));
   for (let i = 0; i < concurrency; i++) loop(api, handler, state).catch(exit);
+}
+
+/** Lambda Managed Instances sets `AWS_LAMBDA_MAX_CONCURRENCY`; anything but a whole number of at least 1 means one loop. */
+function maxConcurrency(value: string | undefined): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
 /** Where the Runtime API is: `MICRO_LAMBDA_RUNTIME_API` (set it to put a Runtime API proxy in front), else Lambda's own. */
@@ -85,7 +106,7 @@ function crash(api: RuntimeApi, state: LoopState, thrown: unknown, rejection: bo
   console.error(`micro-lambda: uncaught ${rejection ? "promise rejection" : "exception"}, exiting: ${formatError(thrown, error)}`);
   const events = [...state.inFlight];
   state.inFlight.clear();
-  report(() => Promise.all(events.map((event) => api.fail(event, error))));
+  report(() => Promise.all(events.map(([event, stream]) => answer(api, event, { ok: false, error }, stream))));
 }
 
 /** Sends a last report, then exits non-zero whether or not it got through. */

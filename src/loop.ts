@@ -1,56 +1,71 @@
 // The invoke loop: take an event, run the handler, answer, repeat. A handler's failure is data, reported to /error.
-import type { AsyncLocalStorage } from "node:async_hooks";
 import { createContext, type Context, type FunctionInfo } from "./context.ts";
 import { InvocationError, toErrorResponse } from "./errors.ts";
+import { invokeStoreKeys, type InvokeStore } from "./invoke-store.ts";
 import { headers, type ErrorResponse } from "./protocol.ts";
 import type { NextEvent, RuntimeApi } from "./runtime-api.ts";
+import { isStreaming, ResponseStream, type StreamingHandler } from "./streaming.ts";
 
 export type Handler<TEvent = any, TResult = any> = (event: TEvent, context: Context) => TResult | Promise<TResult>;
 
-/** How one invocation ended: the response bytes, or the error JSON. */
+/** How one invocation ended: the response bytes (empty for a streaming handler: its bytes went out as it wrote them), or the error JSON. */
 export type Outcome = { ok: true; body: string } | { ok: false; error: ErrorResponse };
 
 export interface LoopState {
   info: FunctionInfo;
-  /** Events taken from /next and not yet answered, so a crash can still answer them. */
-  inFlight: Set<NextEvent>;
+  /** Events taken from /next and not yet answered (with the response stream of a streaming handler), so a crash can still answer them. */
+  inFlight: Map<NextEvent, ResponseStream | undefined>;
   /** With more than one loop in the process, the trace id lives here instead of in `_X_AMZN_TRACE_ID`. */
-  traceIds?: AsyncLocalStorage<string | undefined>;
+  invokeStore?: InvokeStore;
 }
 
 /** Polls /next forever; returns only by throwing a `RuntimeApiError`, which means the sandbox is broken. */
-export async function loop(api: RuntimeApi, handler: Handler, state: LoopState): Promise<never> {
+export async function loop(api: RuntimeApi, handler: Handler | StreamingHandler, state: LoopState): Promise<never> {
   for (;;) {
     const event = await api.next();
-    state.inFlight.add(event);
-    const outcome = await invoke(handler, event, state);
+    // A streaming handler answers while it runs: its streamed POST /response opens at its first write.
+    const stream = isStreaming(handler) ? new ResponseStream((contentType) => api.respondStreaming(event, contentType)) : undefined;
+    state.inFlight.set(event, stream);
+    const outcome = await invoke(handler, event, state, stream);
     if (!state.inFlight.delete(event)) continue; // already answered by the crash handler, which is exiting
-    if (outcome.ok) await api.respond(event, outcome.body);
-    else await api.fail(event, outcome.error);
+    await answer(api, event, outcome, stream);
   }
 }
 
+/** Sends an outcome: `/response` or `/error`; for a streaming handler, the end of its streamed `/response`, with a failure in the trailers once bytes have gone out. */
+export function answer(api: RuntimeApi, event: NextEvent, outcome: Outcome, stream?: ResponseStream): Promise<void> {
+  if (stream && (outcome.ok || stream.started)) return stream.finish(outcome.ok ? undefined : outcome.error);
+  return outcome.ok ? api.respond(event, outcome.body) : api.fail(event, outcome.error);
+}
+
 /** Runs the handler on one event. Never throws: every failure becomes an error outcome. */
-export async function invoke(handler: Handler, event: NextEvent, state: LoopState): Promise<Outcome> {
-  const traceId = event.headers[headers.traceId] as string | undefined;
+export async function invoke(handler: Handler | StreamingHandler, event: NextEvent, state: LoopState, stream?: ResponseStream): Promise<Outcome> {
   try {
     const { context, settled } = createContext(event, state.info);
     const payload = parseEvent(event.body);
-    let result: unknown;
-    if (state.traceIds) {
-      result = await state.traceIds.run(traceId, () => Promise.race([handler(payload, context), settled]));
-    } else {
-      // Lambda's X-Ray convention: the trace id of the current invocation, or nothing when it has none.
-      if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
-      else delete process.env._X_AMZN_TRACE_ID;
-      result = await Promise.race([handler(payload, context), settled]);
-    }
-    return { ok: true, body: serialise(result) };
+    const run = () => Promise.race([isStreaming(handler) ? handler(payload, stream!, context) : handler(payload, context), settled]);
+    const result = await inScope(event, state, run);
+    if (stream) await stream.complete(); // what broke the stream (the size limit, a destroy) fails the invocation
+    return { ok: true, body: stream ? "" : serialise(result) };
   } catch (thrown) {
     const error = toErrorResponse(thrown);
     console.error(`${event.requestId}\tERROR\tInvoke Error\t${JSON.stringify(error)}`);
     return { ok: false, error };
   }
+}
+
+/** Runs `run` as the current invocation, for code that is not handed the context (the AWS SDK's X-Ray header, `traceId()`). */
+function inScope<T>(event: NextEvent, state: LoopState, run: () => T): T {
+  const traceId = event.headers[headers.traceId] as string | undefined;
+  if (state.invokeStore) {
+    // Several invocations at once: the environment can hold only one trace id, so it is left alone.
+    const tenantId = event.headers[headers.tenantId] as string | undefined;
+    return state.invokeStore.run({ [invokeStoreKeys.requestId]: event.requestId, [invokeStoreKeys.traceId]: traceId, [invokeStoreKeys.tenantId]: tenantId }, run);
+  }
+  // Lambda's X-Ray convention: the trace id of the current invocation, or nothing when it has none.
+  if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
+  else delete process.env._X_AMZN_TRACE_ID;
+  return run();
 }
 
 function parseEvent(body: Buffer): unknown {

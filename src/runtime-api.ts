@@ -14,10 +14,19 @@ export interface NextEvent {
 export interface RuntimeApi {
   next(): Promise<NextEvent>;
   respond(event: NextEvent, body: string | Buffer): Promise<void>;
+  respondStreaming(event: NextEvent, contentType: string): StreamedResponse;
   fail(event: NextEvent, error: ErrorResponse): Promise<void>;
   failInit(error: ErrorResponse): Promise<void>;
   /** The transport, for the streaming response (which writes its own request body). */
   readonly http: HttpClient;
+}
+
+/** A `POST /response` whose body is being written: the response of a streaming handler. */
+export interface StreamedResponse {
+  /** Sends one chunk; `done` is called when the connection can take more (backpressure), or with the error that broke it. */
+  write(chunk: Buffer, done: (error?: Error | null) => void): void;
+  /** Ends the body, with `error` in the trailers if there is one, and waits for Lambda's answer. */
+  end(error?: ErrorResponse): Promise<void>;
 }
 
 /** A client for the Runtime API at `address` (`host:port`). Failures of the API itself are thrown as `RuntimeApiError`. */
@@ -53,6 +62,49 @@ export function runtimeApi(address: string): RuntimeApi {
     async respond(event, body) {
       const path = runtimePaths.response(event.requestId);
       checkAnswer("POST", path, await call("POST", path, echoInvocationId(event, {}), body));
+    },
+
+    // POST /runtime/invocation/{id}/response, streamed: the body goes out while the handler writes it (up to 200 MB),
+    // chunked, and a failure after the first byte is reported in the two trailers the request announces.
+    respondStreaming(event, contentType) {
+      const path = runtimePaths.response(event.requestId);
+      const sent = echoInvocationId(event, {
+        "content-type": contentType,
+        [headers.responseMode]: "streaming",
+        "transfer-encoding": "chunked",
+        trailer: `${headers.functionErrorType}, ${headers.functionErrorBody}`,
+      });
+      const request = process.getBuiltinModule("node:http").request({ host: http.host, port: http.port, agent: http.agent, method: "POST", path, headers: sent });
+      let broken: Error | undefined;
+      const answered = new Promise<Reply>((resolve, reject) => {
+        request.on("response", (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        });
+        request.on("error", (cause) => {
+          broken ??= cause;
+          reject(new RuntimeApiError(`the Runtime API at ${address} broke the streamed POST ${path}: ${cause.message}`, undefined, { cause }));
+        });
+        request.on("close", () => (broken ??= new Error(`the Runtime API at ${address} closed the streamed POST ${path}`)));
+      });
+      answered.catch(() => {}); // awaited, and so reported, by end()
+      return {
+        write(chunk, done) {
+          if (broken) return done(broken);
+          if (request.write(chunk)) return done();
+          const settle = () => {
+            request.off("drain", settle).off("close", settle);
+            done(broken);
+          };
+          request.on("drain", settle).on("close", settle);
+        },
+        async end(error) {
+          if (error) request.addTrailers({ [headers.functionErrorType]: headerSafe(error.errorType), [headers.functionErrorBody]: Buffer.from(JSON.stringify(error)).toString("base64") });
+          request.end();
+          checkAnswer("POST", path, await answered);
+        },
+      };
     },
 
     // POST /runtime/invocation/{id}/error
