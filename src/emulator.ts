@@ -46,6 +46,20 @@ export interface InvokeOptions {
   /** The X-Ray trace header; a fresh one by default, none with `null`. */
   traceId?: string | null;
   tenantId?: string;
+  /** A streamed response has started: its content type, and for function URLs the prelude (status, headers, cookies). */
+  onHead?: (head: StreamHead) => void;
+  /**
+   * Each chunk of a streamed response, in order, as it arrives (after the prelude). Return a promise to hold the
+   * function's stream until it settles, as a slow reader does. When given, chunks are not collected in `payload`.
+   */
+  onChunk?: (chunk: Buffer) => void | Promise<void>;
+}
+
+/** The start of a streamed response, as a function URL reads it. */
+export interface StreamHead {
+  contentType: string;
+  /** Set when the content type is `application/vnd.awslambda.http-integration-response`: the JSON before the 8 NUL bytes. */
+  prelude?: { statusCode?: number; headers?: Record<string, string>; cookies?: string[] };
 }
 
 export interface ErrorJson {
@@ -58,8 +72,12 @@ export interface ErrorJson {
 export interface InvokeResult {
   requestId: string;
   ok: boolean;
-  /** The response bytes (the error JSON when `ok` is false). */
+  /** The response bytes (the error JSON when `ok` is false). Streamed: the bytes streamed after any prelude, also when it failed mid-stream. */
   payload: Buffer;
+  /** The runtime answered with a streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`). */
+  streamed?: boolean;
+  /** A streamed response's content type and prelude. */
+  head?: StreamHead;
   /** The response parsed as JSON, when `ok` and it parses. */
   result?: unknown;
   error?: ErrorJson;
@@ -77,16 +95,20 @@ export interface InvokeResult {
 /** The invocation id Lambda sends with each event (2026) and expects back on the answer. */
 const INVOCATION_ID = "lambda-runtime-invocation-id";
 const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+const MAX_STREAMED_BYTES = 200 * 1024 * 1024;
 
 interface Invocation {
   requestId: string;
   invocationId: string;
   payload: Buffer;
   headers: Record<string, string>;
+  options: InvokeOptions;
   logs: string[];
   initDurationMs?: number;
   startedAt?: number;
   timer?: NodeJS.Timeout;
+  /** Set once the result is decided: a late answer and a timeout must not both finish it. */
+  finished?: boolean;
   resolve(result: InvokeResult): void;
 }
 
@@ -164,7 +186,7 @@ export class Emulator {
     if (options.identity !== undefined) headers["lambda-runtime-cognito-identity"] = asHeader(options.identity);
     if (options.tenantId !== undefined) headers["lambda-runtime-aws-tenant-id"] = options.tenantId;
     return new Promise((resolve) => {
-      const invocation: Invocation = { requestId: randomUUID(), invocationId: randomUUID(), payload, headers, logs: [], resolve };
+      const invocation: Invocation = { requestId: randomUUID(), invocationId: randomUUID(), payload, headers, options, logs: [], resolve };
       if (this.#closed) return resolve(this.#failed(invocation, "Emulator.Closed", "the emulator is closed"));
       this.#queue.push(invocation);
       this.#pump();
@@ -385,14 +407,16 @@ export class Emulator {
   }
 
   #finish(invocation: Invocation, ok: boolean, payload: Buffer, extra: Partial<InvokeResult> = {}): void {
+    if (invocation.finished) return;
+    invocation.finished = true;
     clearTimeout(invocation.timer);
     this.#running.delete(invocation.requestId);
     const durationMs = invocation.startedAt === undefined ? 0 : performance.now() - invocation.startedAt;
     const sandbox = this.#sandbox;
     const maxMemoryUsedMB = sandbox?.child && peakMemoryMB(sandbox.child.pid);
     const result: InvokeResult = { requestId: invocation.requestId, ok, payload, logs: invocation.logs.join("\n"), durationMs, initDurationMs: invocation.initDurationMs, maxMemoryUsedMB, ...extra };
-    if (ok) result.result = parseJson(payload);
-    else result.error = (parseJson(payload) as ErrorJson | undefined) ?? { errorType: extra.errorTypeHeader ?? "Function.Unknown", errorMessage: payload.toString() };
+    if (ok) result.result = extra.streamed ? undefined : parseJson(payload);
+    else result.error ??= (parseJson(payload) as ErrorJson | undefined) ?? { errorType: extra.errorTypeHeader ?? "Function.Unknown", errorMessage: payload.toString() };
     if (invocation.startedAt !== undefined) {
       const startedAt = invocation.startedAt;
       const status = ok ? "success" : result.error?.errorType === "Sandbox.Timedout" ? "timeout" : "error";
@@ -493,6 +517,7 @@ export class Emulator {
   }
 
   async #answer(req: IncomingMessage, res: ServerResponse, requestId: string, kind: "response" | "error"): Promise<void> {
+    if (kind === "response" && req.headers["lambda-runtime-function-response-mode"] === "streaming") return this.#answerStream(req, res, requestId);
     const body = await readBody(req, MAX_RESPONSE_BYTES + 1);
     const invocation = this.#running.get(requestId);
     if (!invocation) {
@@ -506,7 +531,75 @@ export class Emulator {
       return reply(res, 413, error);
     }
     const errorTypeHeader = req.headers["lambda-runtime-function-error-type"] as string | undefined;
+    reply(res, 202, { status: "OK" });
+    // What the function printed before answering is already in its stdout pipe, but this event loop may see the
+    // answer first: give the pipes a turn so those lines land in this invocation's logs.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     this.#finish(invocation, kind === "response", body, { answerHeaders, errorTypeHeader });
+  }
+
+  /**
+   * A streamed /response: each chunk goes to the caller as it arrives, and the runtime is not read further until
+   * the caller has taken it (a slow reader slows the function, as on Lambda). A failure after the first byte
+   * comes in the trailers, the body one base64 JSON.
+   */
+  async #answerStream(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const invocation = this.#running.get(requestId);
+    if (!invocation) {
+      req.resume();
+      if (this.#timedOut.has(requestId)) return reply(res, 410, { errorType: "InvocationGone", errorMessage: `invocation ${requestId} has timed out` });
+      return reply(res, 400, { errorType: "InvalidRequestID", errorMessage: `no invocation ${requestId} is running` });
+    }
+    const answerHeaders = { ...req.headers };
+    const contentType = req.headers["content-type"] ?? "application/octet-stream";
+    const { onHead, onChunk } = invocation.options;
+    let head: StreamHead | undefined;
+    let prelude: Buffer | undefined = contentType === "application/vnd.awslambda.http-integration-response" ? Buffer.alloc(0) : undefined;
+    const collected: Buffer[] = [];
+    let size = 0;
+    const deliver = async (chunk: Buffer) => {
+      if (!head) onHead?.((head = { contentType }));
+      if (chunk.length === 0) return;
+      if (onChunk) await onChunk(chunk);
+      else collected.push(chunk);
+    };
+    try {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (!this.#running.has(requestId)) continue; // timed out meanwhile: drain
+        if (size > MAX_STREAMED_BYTES) {
+          const error = { errorType: "Function.ResponseSizeTooLarge", errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_STREAMED_BYTES} bytes).` };
+          this.#finish(invocation, false, Buffer.concat(collected), { error, answerHeaders, streamed: true, head });
+          res.setHeader("connection", "close");
+          return reply(res, 413, error);
+        }
+        if (prelude) {
+          // Function URLs: JSON, then 8 NUL bytes (JSON never contains NUL), then the body.
+          prelude = Buffer.concat([prelude, chunk]);
+          const end = prelude.indexOf(Buffer.alloc(8));
+          if (end < 0) continue;
+          head = { contentType, prelude: parseJson(prelude.subarray(0, end)) as StreamHead["prelude"] };
+          onHead?.(head);
+          const rest = prelude.subarray(end + 8);
+          prelude = undefined;
+          await deliver(rest);
+        } else await deliver(chunk);
+      }
+    } catch {
+      return; // the connection broke: the function died, and its exit is reported
+    }
+    if (!this.#running.has(requestId)) return reply(res, 410, { errorType: "InvocationGone", errorMessage: `invocation ${requestId} has timed out` });
+    if (prelude) await deliver(prelude); // no delimiter: not a prelude after all, handed over raw
+    const errorTypeHeader = req.trailers["lambda-runtime-function-error-type"];
+    const errorBody = req.trailers["lambda-runtime-function-error-body"];
+    const extra: Partial<InvokeResult> = { answerHeaders, streamed: true, head };
+    if (errorTypeHeader !== undefined || errorBody !== undefined) {
+      extra.errorTypeHeader = errorTypeHeader;
+      extra.error = (parseJson(Buffer.from(errorBody ?? "", "base64")) as ErrorJson | undefined) ?? { errorType: errorTypeHeader ?? "Function.Unknown", errorMessage: "" };
+    } else if (!head) await deliver(Buffer.alloc(0)); // an empty response has a head too
+    extra.head = head;
+    this.#finish(invocation, extra.error === undefined, Buffer.concat(collected), extra);
     reply(res, 202, { status: "OK" });
   }
 
@@ -520,16 +613,45 @@ export class Emulator {
     reply(res, 202, { status: "OK" });
   }
 
-  /** Lambda's Invoke API, as aws-lambda-rie serves it: the function's response, or its error with `X-Amz-Function-Error: Unhandled`. */
+  /**
+   * Lambda's Invoke API, as aws-lambda-rie serves it: the function's response, or its error with `X-Amz-Function-Error: Unhandled`.
+   * A streamed response (which aws-lambda-rie does not support) is passed on as a function URL passes it on: the
+   * prelude's status, headers and cookies, then the body chunk by chunk as it arrives; a failure after that is
+   * reported in the trailers (`X-Amz-Function-Error`, and Lambda's two error trailers as the runtime sent them).
+   */
   async #invokeApi(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const clientContext = req.headers["x-amz-client-context"];
+    let streaming = false;
     const result = await this.invoke(body.length > 0 ? body : Buffer.from("{}"), {
       clientContext: typeof clientContext === "string" ? Buffer.from(clientContext, "base64").toString() : undefined,
       tenantId: req.headers["x-amz-tenant-id"] as string | undefined,
+      onHead: ({ contentType, prelude }) => {
+        streaming = true;
+        // With a prelude, the content type is the prelude's own, as a function URL sends it.
+        const headers: Record<string, string | string[]> = { "content-type": prelude ? "application/octet-stream" : contentType, ...lowerCased(prelude?.headers) };
+        if (prelude?.cookies?.length) headers["set-cookie"] = prelude.cookies;
+        delete headers["content-length"]; // the body is streamed, chunked, with trailers
+        headers.trailer = "X-Amz-Function-Error, Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body";
+        res.writeHead(prelude?.statusCode ?? 200, headers);
+      },
+      onChunk: (chunk) => {
+        if (res.destroyed || res.write(chunk)) return;
+        return new Promise<void>((resolve) => res.once("drain", resolve).once("close", resolve));
+      },
     });
-    res.writeHead(200, { "content-type": "application/json", "x-amzn-requestid": result.requestId, ...(result.ok ? {} : { "x-amz-function-error": "Unhandled" }) });
-    res.end(result.payload);
+    if (!streaming) {
+      res.writeHead(200, { "content-type": "application/json", "x-amzn-requestid": result.requestId, ...(result.ok ? {} : { "x-amz-function-error": "Unhandled" }) });
+      return void res.end(result.ok || !result.streamed ? result.payload : JSON.stringify(result.error));
+    }
+    if (!result.ok) {
+      res.addTrailers({
+        "x-amz-function-error": "Unhandled",
+        "lambda-runtime-function-error-type": result.errorTypeHeader ?? result.error!.errorType,
+        "lambda-runtime-function-error-body": Buffer.from(JSON.stringify(result.error)).toString("base64"),
+      });
+    }
+    res.end();
   }
 }
 
@@ -579,6 +701,10 @@ function parseJson(bytes: Buffer): unknown {
   } catch {
     return undefined;
   }
+}
+
+function lowerCased(headers: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers ?? {}).map(([name, value]) => [name.toLowerCase(), String(value)]));
 }
 
 function asHeader(value: unknown): string {
