@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { extensionsDir, logOutput, recordFile } from "./extension-helpers.ts";
-import { startEmulator, tsxCommand } from "./helpers.ts";
+import { root, runToExit, startEmulator, tsx, tsxCommand } from "./helpers.ts";
 
 /** Whether a process has ended within a second (a zombie waiting to be reaped counts as ended). */
 async function gone(pid: number): Promise<boolean> {
@@ -160,4 +160,29 @@ test("extension folder problems are reported like Lambda's launch errors", async
   assert.match(result.error!.errorMessage, /not-executable is not executable/);
   const missing = await startEmulator(t, { command: chatty, extensionsDir: join(dir, "absent") });
   assert.match((await missing.invoke({})).error!.errorMessage, /cannot read the extensions folder/);
+});
+
+test("onShutdown that throws is reported as an exit error; one that outlasts the deadline is cut short by the helper", async (t) => {
+  for (const [trouble, expected] of [
+    ["shutdown-throw", /micro-lambda extension troubled: failed: Extension.Error: onShutdown broke/],
+    ["slow-shutdown", /micro-lambda extension: extension troubled: onShutdown did not finish before the SHUTDOWN deadline; exiting before Lambda kills it/],
+  ] as const) {
+    const log = logOutput();
+    const emulator = await startEmulator(t, { command: chatty, extensionsDir: extensionsDir(t, ["troubled"]), env: { TROUBLE: trouble }, output: log.stream });
+    assert.equal((await emulator.invoke({})).ok, true);
+    const started = Date.now();
+    await emulator.close();
+    assert.ok(Date.now() - started < 2500, `close took ${Date.now() - started} ms`);
+    assert.match(log.text(), expected);
+  }
+});
+
+test("outside Lambda, or with the API unreachable, the helper exits 1 with one clear line", async () => {
+  const command = [tsx, join(root, "test/fixtures/extensions/recorder.ts")];
+  const alone = await runToExit(command, { AWS_LAMBDA_RUNTIME_API: undefined });
+  assert.equal(alone.code, 1);
+  assert.match(alone.stderr, /micro-lambda extension: AWS_LAMBDA_RUNTIME_API is not set: this program is a Lambda extension/);
+  const unreachable = await runToExit(command, { AWS_LAMBDA_RUNTIME_API: "127.0.0.1:1" });
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.stderr, /micro-lambda extension: the Extensions API at 127.0.0.1:1 cannot be reached \(POST \/2020-01-01\/extension\/register\)/);
 });
