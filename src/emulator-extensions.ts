@@ -464,6 +464,7 @@ export class Extensions {
   // ---- telemetry delivery -------------------------------------------------------------------------------
 
   #emit(type: string, record: unknown): void {
+    if (!this.#backlog && this.#subscriptions.length === 0) return; // nobody will ever read it
     const event = { time: new Date().toISOString(), type, record };
     this.#backlog?.push(event);
     for (const subscription of this.#subscriptions) this.#enqueue(subscription, event);
@@ -475,6 +476,7 @@ export class Extensions {
    * their order.
    */
   #emitSoon(type: string, record: unknown): void {
+    if (!this.#backlog && this.#subscriptions.length === 0) return;
     setImmediate(() => this.#emit(type, record));
   }
 
