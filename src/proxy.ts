@@ -87,7 +87,7 @@ export interface RuntimeApiProxy {
 }
 
 /** One proxy's working parts, passed to each function below. */
-interface Proxy {
+interface ProxyState {
   http: typeof import("node:http");
   /** The upstream's client: its keep-alive agent carries every forwarded call, and it reports rejected events. */
   api: RuntimeApi;
@@ -100,7 +100,9 @@ interface Proxy {
 
 interface Delivered {
   event: ProxiedEvent;
+  /** `performance.now()` when the function was handed the event. */
   at: number;
+  /** Lambda's deadline for it (epoch ms): past it, no answer will come, and the entry is dropped. */
   deadlineMs: number;
 }
 
@@ -118,7 +120,7 @@ export async function runtimeApiProxy(options: ProxyOptions = {}): Promise<Runti
   // node:http is loaded here, not at import: a V8 startup snapshot cannot be built once it is loaded.
   const http = process.getBuiltinModule("node:http");
   const keepsAnswers = Boolean(options.onResponse || options.onError);
-  const proxy: Proxy = {
+  const proxy: ProxyState = {
     http,
     api: runtimeApi(upstream),
     upstream,
@@ -152,7 +154,7 @@ export async function runtimeApiProxy(options: ProxyOptions = {}): Promise<Runti
 }
 
 /** Which calls a hook looks at; everything else (and everything, without hooks) is forwarded untouched. */
-function route(proxy: Proxy, readsEvents: boolean, req: IncomingMessage, res: ServerResponse): void {
+function route(proxy: ProxyState, readsEvents: boolean, req: IncomingMessage, res: ServerResponse): void {
   const url = req.url ?? "/";
   if (readsEvents && req.method === "GET" && url === runtimePaths.next) return void next(proxy, req, res);
   const answer = req.method === "POST" && proxy.delivered ? invocationPathPattern.exec(url) : null;
@@ -167,7 +169,7 @@ function route(proxy: Proxy, readsEvents: boolean, req: IncomingMessage, res: Se
 }
 
 /** Any call no hook looks at (`/init/error`, unknown paths, everything when there are no hooks): streamed both ways, untouched. */
-function forward(proxy: Proxy, req: IncomingMessage, res: ServerResponse): void {
+function forward(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): void {
   const outgoing = open(proxy, req, res, req.url!, forwarded(req.rawHeaders, proxy.upstream));
   outgoing.on("response", (answer) => relay(proxy, req, res, answer));
   stream(req, outgoing);
@@ -175,7 +177,7 @@ function forward(proxy: Proxy, req: IncomingMessage, res: ServerResponse): void 
 
 // GET /runtime/invocation/next — held upstream for as long as Lambda has no event; the event is read whole and
 // shown to onEvent. A rejected event is failed upstream and the proxy asks again: the function never sees it.
-async function next(proxy: Proxy, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function next(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   for (;;) {
     const answer = await call(proxy, req, res);
     if (!answer) return;
@@ -210,7 +212,7 @@ async function next(proxy: Proxy, req: IncomingMessage, res: ServerResponse): Pr
 }
 
 /** Asks onEvent; a hook that throws fails this invocation (and only this one) as a rejection would. */
-async function decide(proxy: Proxy, event: ProxiedEvent): Promise<{ body?: string | Buffer; headers?: Record<string, string> } | { reject: ErrorResponse }> {
+async function decide(proxy: ProxyState, event: ProxiedEvent): Promise<{ body?: string | Buffer; headers?: Record<string, string> } | { reject: ErrorResponse }> {
   if (!proxy.hooks.onEvent) return {};
   try {
     const decision = await proxy.hooks.onEvent(event);
@@ -227,7 +229,7 @@ async function decide(proxy: Proxy, event: ProxiedEvent): Promise<{ body?: strin
 // is read whole, shown to the hook, and sent on (rewritten or not); a hook that throws turns it into an /error.
 // A streamed response passes through as it comes, and the hook sees it once it has gone.
 async function answerWithHook(
-  proxy: Proxy,
+  proxy: ProxyState,
   req: IncomingMessage,
   res: ServerResponse,
   call: { requestId: string; kind: "response" | "error"; delivered: Delivered | undefined },
@@ -291,7 +293,7 @@ async function answerWithHook(
  * gets a 502; if the runtime hangs up before the upstream answers, the upstream request is dropped too (so an
  * event cannot be handed to a /next nobody is waiting on).
  */
-function open(proxy: Proxy, req: IncomingMessage, res: ServerResponse, path: string, list: string[]): ClientRequest {
+function open(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, path: string, list: string[]): ClientRequest {
   const { host, port, agent } = proxy.api.http;
   const outgoing = proxy.http.request({ host, port, agent, method: req.method, path, headers: list });
   outgoing.on("error", (cause) => upstreamFailed(proxy, req, res, cause));
@@ -302,7 +304,7 @@ function open(proxy: Proxy, req: IncomingMessage, res: ServerResponse, path: str
 }
 
 /** Sends the runtime's bodiless request (a /next) upstream and resolves with the answer, or with nothing once the runtime has had its 502. */
-function call(proxy: Proxy, req: IncomingMessage, res: ServerResponse): Promise<IncomingMessage | undefined> {
+function call(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): Promise<IncomingMessage | undefined> {
   return new Promise((resolve) => {
     const outgoing = open(proxy, req, res, req.url!, forwarded(req.rawHeaders, proxy.upstream));
     outgoing.once("response", resolve);
@@ -313,7 +315,7 @@ function call(proxy: Proxy, req: IncomingMessage, res: ServerResponse): Promise<
 }
 
 /** The upstream's answer, back to the runtime: its status line, headers, body (as it comes) and trailers. */
-function relay(proxy: Proxy, req: IncomingMessage, res: ServerResponse, answer: IncomingMessage): void {
+function relay(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, answer: IncomingMessage): void {
   res.sendDate = false; // the upstream's Date, if it sent one, is in its headers; the proxy adds none of its own
   res.writeHead(answer.statusCode!, answer.statusMessage, forwarded(answer.rawHeaders));
   answer.once("error", (cause) => upstreamFailed(proxy, req, res, cause)); // before stream()'s own listener, which breaks res
@@ -337,7 +339,7 @@ function stream(from: IncomingMessage, to: OutgoingMessage): void {
 }
 
 /** The upstream cannot be reached, or broke off: a 502 whose body the runtime prints, and a log line. */
-function upstreamFailed(proxy: Proxy, req: IncomingMessage, res: ServerResponse, cause: Error): void {
+function upstreamFailed(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, cause: Error): void {
   if (res.destroyed || res.writableFinished) return; // the runtime hung up first (the cause is our own cancel), or has its answer
   const message = `${req.method} ${req.url}: the upstream Runtime API at ${proxy.upstream} cannot be reached or broke off: ${cause.message}`;
   proxy.log(`micro-lambda proxy: ${message}`);
@@ -353,7 +355,7 @@ function upstreamFailed(proxy: Proxy, req: IncomingMessage, res: ServerResponse,
  * A hook threw: the invocation fails with this error, and the proxy goes on. The stack trace goes to the log
  * only: the error reaches whoever invoked the function, who has no business reading the extension's internals.
  */
-function hookFailed(proxy: Proxy, hook: string, requestId: string, thrown: unknown): ErrorResponse {
+function hookFailed(proxy: ProxyState, hook: string, requestId: string, thrown: unknown): ErrorResponse {
   const cause = toErrorResponse(thrown);
   const errorMessage = `the Runtime API proxy's ${hook} hook threw ${cause.errorType}: ${cause.errorMessage}`;
   const stack = cause.stackTrace.length > 0 ? `\n${cause.stackTrace.join("\n")}` : "";
