@@ -192,7 +192,9 @@ EOF
   local v8_flags=()
   if ! $SNAPSHOT; then v8_flags=(--random-seed=1); fi
   # Paths in sea-config.json are relative to the working directory; relative ones keep the blob free of
-  # this machine's paths. A snapshot runs the function's init here, at build time.
+  # this machine's paths. A snapshot runs the function's init here, at build time, and keeps whatever it
+  # read: so it runs with an empty environment, and the build machine's variables (credentials included)
+  # can never end up in the zip.
   (cd "$dir" && run_target "$arch" "$node" "${v8_flags[@]}" --experimental-sea-config sea-config.json)
 }
 
@@ -362,14 +364,16 @@ host_lib_dirs() {
   if emulated "$1"; then echo "$(cross_root "$1")/lib"; else echo "/lib/$(gnu_arch "$1")-linux-gnu /usr/lib/$(gnu_arch "$1")-linux-gnu"; fi
 }
 
-# run_target ARCH NODE ARGS...: runs the target Node, natively or under qemu-user.
+# run_target ARCH NODE ARGS...: runs the target Node, natively or under qemu-user, with nothing in its
+# environment but PATH and TZ=UTC.
 run_target() {
   local arch=$1 node=$2
   shift 2
+  local empty_env=(env -i "PATH=$PATH" TZ=UTC)
   if emulated "$arch"; then
-    "$(qemu_tool "$arch")" -L "$(cross_root "$arch")" "$node" "$@"
+    "${empty_env[@]}" "$(qemu_tool "$arch")" -L "$(cross_root "$arch")" "$node" "$@"
   else
-    "$node" "$@"
+    "${empty_env[@]}" "$node" "$@"
   fi
 }
 

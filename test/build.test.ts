@@ -84,6 +84,18 @@ describe("--snapshot: the AWS SDK example's init runs at build time", () => {
     assert.deepEqual(out.result, { region: "ap-south-2", buckets: ["photos"], tables: ["orders"], queues: ["http://sqs.local/jobs"] });
   });
 
+  test("the init runs with an empty environment: the build machine's variables never reach the snapshot", async (t) => {
+    const entry = scratchEntry(t, "env-at-build", 'import { lambda } from "micro-lambda";\nconst atInit = process.env.BUILD_SECRET ?? null;\nlambda(async () => ({ atInit, now: process.env.BUILD_SECRET ?? null }));\n');
+    const built = await buildSh([entry, "--arch", hostArch, "--snapshot"], { env: { ...process.env, BUILD_SECRET: "hunter2-on-the-build-machine" } });
+    assert.equal(built.code, 0, built.output);
+    const dir = join(root, "dist/env-at-build", hostArch);
+    assert.equal(readFileSync(join(dir, "function.zip")).includes("hunter2"), false);
+    assert.equal(readFileSync(join(dir, "sea/sea.blob")).includes("hunter2"), false);
+    const emulator = await startEmulator(t, { command: [join(dir, "bootstrap")], env: { BUILD_SECRET: "set-in-the-sandbox" } });
+    // Read at the top of the main file, a variable keeps its build-time value (here: none); read in the handler, the sandbox's.
+    assert.deepEqual((await emulator.invoke({})).result, { atInit: null, now: "set-in-the-sandbox" });
+  });
+
   test("using node:https at build time stops the build with a message that says so", async (t) => {
     const entry = scratchEntry(t, "snapshot-misuse", 'import { Agent } from "node:https";\nimport { lambda } from "micro-lambda";\nconst agent = new Agent({ keepAlive: true });\nlambda(async () => String(agent));\n');
     const { code, output } = await buildSh([entry, "--arch", hostArch, "--snapshot"]);
