@@ -198,15 +198,16 @@ async function next(proxy: ProxyState, req: IncomingMessage, res: ServerResponse
       }
       continue;
     }
-    let list = forwarded(answer.rawHeaders);
-    if (decision.body !== undefined || decision.headers) {
+    const unchanged = decision.body === undefined && !decision.headers;
+    if (!unchanged) {
       event.body = decision.body === undefined ? body : Buffer.from(decision.body);
-      list = rewritten(list, event.body, decision.headers);
       event.headers = { ...event.headers, ...lowerCased(decision.headers) };
     }
     if (proxy.delivered) remember(proxy.delivered, event);
     res.sendDate = false;
-    res.writeHead(200, answer.statusMessage, list).end(event.body);
+    res.writeHead(200, answer.statusMessage, unchanged ? forwarded(answer.rawHeaders) : rewritten(forwarded(answer.rawHeaders), event.body, decision.headers));
+    if (unchanged && answer.rawTrailers.length > 0) res.addTrailers(pairs(answer.rawTrailers));
+    res.end(event.body);
     return;
   }
 }
@@ -281,9 +282,10 @@ async function answerWithHook(
   }
   const list = forwarded(req.rawHeaders, proxy.upstream);
   const sent = decision?.body === undefined ? body : Buffer.from(decision.body);
-  open(proxy, req, res, req.url!, sent === body ? list : rewritten(list, sent))
-    .on("response", (answer) => relay(proxy, req, res, answer))
-    .end(sent);
+  const outgoing = open(proxy, req, res, req.url!, sent === body ? list : rewritten(list, sent));
+  outgoing.on("response", (answer) => relay(proxy, req, res, answer));
+  if (sent === body && req.rawTrailers.length > 0) outgoing.addTrailers(pairs(req.rawTrailers));
+  outgoing.end(sent);
 }
 
 // ---- the plumbing: one upstream request, and bodies streamed through ----------------------------------------
