@@ -6,7 +6,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { archCommand, built, extensionsFolder, logOutput, type Arch } from "./extension-helpers.ts";
+import { build, command, type Arch } from "./bootstraps.ts";
+import { extensionsFolder, logOutput } from "./extension-helpers.ts";
 import type { InvokeResult } from "../src/emulator.ts";
 import { startEmulator } from "./helpers.ts";
 
@@ -59,11 +60,11 @@ async function fakeFirehose(t: TestContext, failEvery = 0): Promise<FakeFirehose
 const fakeCredentials = { AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", AWS_SESSION_TOKEN: "token" };
 
 test("examples/log-router: every line the function printed reaches Firehose exactly once, records Firehose refused included", async (t) => {
-  const [router, chatty] = await Promise.all([built("examples/log-router/main.ts", "log-router", "x86_64", true), built("test/fixtures/chatty/main.ts", "chatty", "x86_64")]);
+  const [router, chatty] = await Promise.all([build("examples/log-router/main.ts", "x86_64", ["--extension", "--name", "log-router"]), build("test/fixtures/chatty/main.ts", "x86_64")]);
   const firehose = await fakeFirehose(t, 3);
   const emulator = await startEmulator(t, {
-    command: [join(chatty, "bootstrap")],
-    extensionsDir: join(router, "extensions"),
+    command: [chatty.executable],
+    extensionsDir: join(router.dir, "extensions"),
     env: { KINESIS_DELIVERY_STREAM: "function-logs", AWS_ENDPOINT_URL: firehose.url, ...fakeCredentials },
   });
   const results: InvokeResult[] = [];
@@ -83,8 +84,8 @@ test("examples/log-router: every line the function printed reaches Firehose exac
 });
 
 test("examples/log-router: without KINESIS_DELIVERY_STREAM init fails with a clear error, not a crash", async (t) => {
-  const [router, chatty] = await Promise.all([built("examples/log-router/main.ts", "log-router", "x86_64", true), built("test/fixtures/chatty/main.ts", "chatty", "x86_64")]);
-  const emulator = await startEmulator(t, { command: [join(chatty, "bootstrap")], extensionsDir: join(router, "extensions"), env: { KINESIS_DELIVERY_STREAM: undefined } });
+  const [router, chatty] = await Promise.all([build("examples/log-router/main.ts", "x86_64", ["--extension", "--name", "log-router"]), build("test/fixtures/chatty/main.ts", "x86_64")]);
+  const emulator = await startEmulator(t, { command: [chatty.executable], extensionsDir: join(router.dir, "extensions"), env: { KINESIS_DELIVERY_STREAM: undefined } });
   const result = await emulator.invoke({});
   assert.equal(result.error?.errorType, "Extension.InitError");
   assert.equal(
@@ -94,13 +95,13 @@ test("examples/log-router: without KINESIS_DELIVERY_STREAM init fails with a cle
 });
 
 async function sidecar(t: TestContext, arch: Arch): Promise<void> {
-  const [extension, fn] = await Promise.all([built("examples/sidecar/extension.ts", "sidecar", arch, true), built("examples/sidecar/function.ts", "sidecar-function", arch)]);
+  const [extension, fn] = await Promise.all([build("examples/sidecar/extension.ts", arch, ["--extension", "--name", "sidecar"]), build("examples/sidecar/function.ts", arch, ["--name", "sidecar-function"])]);
   const dir = mkdtempSync(join(tmpdir(), "micro-lambda-sidecar-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const log = logOutput();
   const emulator = await startEmulator(t, {
-    command: archCommand(join(fn, "bootstrap"), arch),
-    extensionsDir: extensionsFolder(t, { sidecar: archCommand(join(extension, "extensions", "sidecar"), arch) }),
+    command: command(fn.executable, arch),
+    extensionsDir: extensionsFolder(t, { sidecar: command(extension.executable, arch) }),
     env: { SIDECAR_DIR: dir },
     output: log.stream,
     timeoutMs: 60_000,

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Emulator } from "../../src/emulator.ts";
-import { built } from "../extension-helpers.ts";
+import { build } from "../bootstraps.ts";
 
 const WARMUP = 300;
 const MEASURED = 5000;
@@ -19,11 +19,11 @@ type Side = "without an extension" | "with a do-nothing extension";
 
 export async function run(): Promise<{ title: string; lines: string[] }> {
   // Its own build names (dist/bench-ext-*): a test run rebuilding dist/hello meanwhile cannot swap a binary under the measurement.
-  const [hello, noop] = await Promise.all([built("examples/hello/main.ts", "bench-ext-hello", "x86_64"), built("test/bench/lib/noop-extension.ts", "bench-noop-extension", "x86_64", true)]);
-  const bootstrap = join(hello, "bootstrap");
+  const [hello, noop] = await Promise.all([build("examples/hello/main.ts", "x86_64", ["--name", "bench-ext-hello"]), build("test/bench/lib/noop-extension.ts", "x86_64", ["--extension", "--name", "bench-noop-extension"])]);
+  const bootstrap = hello.executable;
   const emulators = new Map<Side, Emulator>([
     ["without an extension", await Emulator.start({ command: [bootstrap], timeoutMs: 30_000 })],
-    ["with a do-nothing extension", await Emulator.start({ command: [bootstrap], timeoutMs: 30_000, extensionsDir: join(noop, "extensions") })],
+    ["with a do-nothing extension", await Emulator.start({ command: [bootstrap], timeoutMs: 30_000, extensionsDir: join(noop.dir, "extensions") })],
   ]);
   const samples = new Map<Side, number[]>([...emulators.keys()].map((side) => [side, []]));
   const elapsed = new Map<Side, number>([...emulators.keys()].map((side) => [side, 0]));
