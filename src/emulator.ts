@@ -559,7 +559,10 @@ export class Emulator {
     const collected: Buffer[] = [];
     let size = 0;
     const deliver = async (chunk: Buffer) => {
-      if (!head) onHead?.((head = { contentType }));
+      if (!head) {
+        head = { contentType };
+        onHead?.(head);
+      }
       if (chunk.length === 0) return;
       if (onChunk) await onChunk(chunk);
       else collected.push(chunk);

@@ -99,7 +99,9 @@ export class ResponseStream extends Writable {
   async complete(): Promise<void> {
     if (!this.writableEnded && !this.destroyed) this.end();
     if (!this.closed) await new Promise((resolve) => this.once("close", resolve));
-    if (this.#failure !== undefined) throw this.#failure;
+    // `errored` is set as soon as the stream is destroyed with an error; its 'error' event comes a tick later.
+    const failure = this.errored ?? this.#failure;
+    if (failure != null) throw failure;
     if (!this.writableFinished) throw new Error("the response stream was destroyed before it ended");
   }
 
@@ -113,7 +115,8 @@ export class ResponseStream extends Writable {
       return this.#ended;
     }
     this.destroy(); // nothing the handler writes after this can follow the trailers
-    this.#ended = (this.#response ??= this.#open(this.#contentType)).end(error ?? (this.#failure === undefined ? undefined : toErrorResponse(this.#failure)));
+    const failure = this.errored ?? this.#failure;
+    this.#ended = (this.#response ??= this.#open(this.#contentType)).end(error ?? (failure == null ? undefined : toErrorResponse(failure)));
     return this.#ended;
   }
 }
