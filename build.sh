@@ -175,6 +175,7 @@ target_node() {
 make_blob() {
   local arch=$1 node=$2 dir=$3
   step "[$arch] SEA blob: $(describe_flavour) (made by the target Node$(emulated "$arch" && echo ", under qemu"))"
+  if emulated "$arch"; then check_cross_libraries "$arch" "$node"; fi
   cat >"$dir/sea-config.json" <<EOF
 {
   "main": "bundle.cjs",
@@ -226,13 +227,13 @@ ship_glibc() {
   local interpreter
   interpreter=$(patchelf --print-interpreter "$executable")
   mkdir -p "$stage/lib"
-  copy_library "$(basename "$interpreter")" "$stage/lib" "${lib_dirs[@]}"
+  copy_library "$arch" "$(basename "$interpreter")" "$stage/lib" "${lib_dirs[@]}"
   local queue=("$executable") file needed
   while ((${#queue[@]})); do
     file=${queue[0]} queue=("${queue[@]:1}")
     for needed in $(patchelf --print-needed "$file"); do
       [[ -e $stage/lib/$needed ]] && continue
-      copy_library "$needed" "$stage/lib" "${lib_dirs[@]}"
+      copy_library "$arch" "$needed" "$stage/lib" "${lib_dirs[@]}"
       queue+=("$stage/lib/$needed")
     done
   done
@@ -327,13 +328,20 @@ check_tools() {
     need "$(strip_tool "$arch")" "apt-get install $(binutils_package "$arch")"
     if emulated "$arch"; then
       need "$(qemu_tool "$arch")" "apt-get install qemu-user-static"
-      local dir
-      dir=$(cross_root "$arch")
-      [[ -e $dir/lib/libc.so.6 ]] || die "$dir/lib/libc.so.6 not found (qemu runs the $arch Node with it): apt-get install $(cross_package libc6 "$arch")"
-      [[ -e $dir/lib/libstdc++.so.6 ]] || die "$dir/lib/libstdc++.so.6 not found (qemu runs the $arch Node with it): apt-get install $(cross_package libstdc++6 "$arch")"
+      need "$(gnu_arch "$arch")-linux-gnu-readelf" "apt-get install $(binutils_package "$arch")"
     fi
   done
   if $AL2; then need patchelf "apt-get install patchelf"; fi
+}
+
+# check_cross_libraries ARCH NODE: qemu-user runs a foreign Node with the libraries of Debian's cross
+# packages (/usr/aarch64-linux-gnu/lib): each one the binary needs must be there. Node 26 adds libatomic.
+check_cross_libraries() {
+  local arch=$1 node=$2 library
+  for library in $("$(gnu_arch "$arch")-linux-gnu-readelf" -d "$node" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    [[ -e $(cross_root "$arch")/lib/$library ]] ||
+      die "$(cross_root "$arch")/lib/$library not found (qemu runs the $arch Node with it): apt-get install $(library_package "$library" "$arch")"
+  done
 }
 
 install_dependencies() {
@@ -359,7 +367,16 @@ binutils_package() { if emulated "$1"; then echo "binutils-$(gnu_arch "$1" | tr 
 qemu_tool() { echo "qemu-$(gnu_arch "$1")-static"; }
 # Debian's cross libraries (libc6-arm64-cross...) live in /usr/TRIPLE: qemu's -L points there.
 cross_root() { echo "/usr/$(gnu_arch "$1")-linux-gnu"; }
-cross_package() { echo "$1-$(debian_arch "$2")-cross"; }
+# library_package LIBRARY ARCH: the Debian package that provides a library, e.g. libatomic.so.1 →
+# libatomic1 (native) or libatomic1-arm64-cross (for qemu and --al2 on another architecture).
+library_package() {
+  local stem
+  case $1 in
+    libc.so.* | libm.so.* | libdl.so.* | libpthread.so.* | librt.so.* | ld-linux*) stem=libc6 ;;
+    *) stem=$(echo "${1%%.so.*}${1##*.so.}" | tr _ -) ;;
+  esac
+  if emulated "$2"; then echo "$stem-$(debian_arch "$2")-cross"; else echo "$stem"; fi
+}
 host_lib_dirs() {
   if emulated "$1"; then echo "$(cross_root "$1")/lib"; else echo "/lib/$(gnu_arch "$1")-linux-gnu /usr/lib/$(gnu_arch "$1")-linux-gnu"; fi
 }
@@ -393,9 +410,10 @@ describe_flavour() {
   echo "$text"
 }
 
+# copy_library ARCH NAME DEST DIRS...: copies the library NAME from the first of DIRS that has it.
 copy_library() {
-  local name=$1 dest=$2 dir
-  shift 2
+  local arch=$1 name=$2 dest=$3 dir
+  shift 3
   for dir in "$@"; do
     if [[ -e $dir/$name ]]; then
       cp -L "$dir/$name" "$dest/$name"
@@ -403,7 +421,7 @@ copy_library() {
       return
     fi
   done
-  die "$name not found in $*"
+  die "$name not found in $*: apt-get install $(library_package "$name" "$arch")"
 }
 
 megabytes() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1000000 }'; }
