@@ -1,16 +1,18 @@
 // The Runtime API proxy: byte-exact forwarding against a fake upstream and a fake runtime, streaming pass-through,
 // failures (upstream down, hooks that throw), and real functions behind one proxy and behind two chained ones.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PassThrough } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { proxyErrorTypes, runtimeApiProxy, type ProxiedAnswer, type ProxiedEvent, type ProxyOptions, type RuntimeApiProxy } from "../src/proxy.ts";
-import { root, runToExit, startEmulator, tsx, tsxCommand } from "./helpers.ts";
+import { arches, bootstrap, build, command, hostArch, type Arch } from "./bootstraps.ts";
+import { runToExit, startEmulator } from "./helpers.ts";
 
 const NEXT = "/2018-06-01/runtime/invocation/next";
 
@@ -70,6 +72,7 @@ async function fakeUpstream(t: TestContext, answer: (arrived: Arrived, res: Serv
   });
   return {
     address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
     arrived,
     /** Resolves once `bytes` body bytes in all have arrived; rejects after `ms`. */
     received(bytes: () => number, ms: number, what: string): Promise<void> {
@@ -114,6 +117,12 @@ function call(agent: Agent, address: string, method: string, path: string, heade
     req.on("error", reject);
     req.end(body);
   });
+}
+
+function pairsOf(raw: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
 }
 
 /** A raw header list without the headers each connection sets for itself. */
@@ -224,6 +233,13 @@ const calls: { name: string; method: string; path: string; headers: string[]; bo
     answer: { status: 500, message: "Internal Server Error", headers: sized(["Content-Type", "text/plain"], "broken"), body: "broken" },
   },
   {
+    name: "GET /next answered chunked, with a trailer",
+    method: "GET",
+    path: NEXT,
+    headers: [],
+    answer: { status: 200, message: "OK", headers: ["Lambda-Runtime-Aws-Request-Id", "chunky", "Transfer-Encoding", "chunked", "Trailer", "X-Event-Sum"], body: everyByte, trailers: [["X-Event-Sum", "7"]] },
+  },
+  {
     name: "an unknown path, chunked both ways, trailers both ways",
     method: "PUT",
     path: "/2099-01-01/something/new?x=1&y=%20",
@@ -272,15 +288,17 @@ for (const mode of ["without hooks (piped)", "with hooks that change nothing (re
     assert.equal(upstream.arrived.length, calls.length * 2);
     assert.deepEqual(withoutHop(upstream.arrived[1]!.rawHeaders), ["User-Agent", "fake-runtime/1.0", "Accept", "*/*"]);
     if (mode !== "without hooks (piped)") {
-      assert.deepEqual(shown, ["event 8476a536-e9f4-11e8-9739-2dfe598c3fcd", "response 8476a536-e9f4-11e8-9739-2dfe598c3fcd", "error 8476a536-e9f4-11e8-9739-2dfe598c3fcd", "response too-big"]);
+      assert.deepEqual(shown, ["event 8476a536-e9f4-11e8-9739-2dfe598c3fcd", "response 8476a536-e9f4-11e8-9739-2dfe598c3fcd", "error 8476a536-e9f4-11e8-9739-2dfe598c3fcd", "response too-big", "event chunky"]);
     }
     assert.deepEqual(proxy.logs, []);
   });
 }
 
-test("byte-exact: trailers a runtime sends on a chunked request reach the upstream", async (t) => {
+for (const mode of ["without hooks", "with an onResponse hook that changes nothing"] as const) {
+  test(`byte-exact (${mode}): trailers a runtime sends on a chunked, buffered /response reach the upstream`, async (t) => {
   const upstream = await fakeUpstream(t, () => ({ status: 202, headers: ["Content-Length", "0"] }));
-  const proxy = await startProxy(t, { upstream: upstream.address });
+  const shown: ProxiedAnswer[] = [];
+  const proxy = await startProxy(t, { upstream: upstream.address, ...(mode === "without hooks" ? {} : { onResponse: (answer: ProxiedAnswer) => void shown.push(answer) }) });
   const received = await new Promise<number>((resolve, reject) => {
     const [host, port] = proxy.address.split(":");
     const req = request({ host, port: Number(port), method: "POST", path: "/2018-06-01/runtime/invocation/r/response", headers: ["Host", proxy.address, "Transfer-Encoding", "chunked", "Trailer", "X-Checksum"] }, (res) => {
@@ -296,7 +314,9 @@ test("byte-exact: trailers a runtime sends on a chunked request reach the upstre
   assert.equal(upstream.arrived[0]!.body.toString(), "part one;part two");
   assert.deepEqual(upstream.arrived[0]!.rawTrailers, ["X-Checksum", "abc123"]);
   assert.deepEqual(withoutHop(upstream.arrived[0]!.rawHeaders), ["Transfer-Encoding", "chunked", "Trailer", "X-Checksum"]);
-});
+  assert.deepEqual(shown.map((answer) => answer.body?.toString()), mode === "without hooks" ? [] : ["part one;part two"]);
+  });
+}
 
 // ---- streaming ------------------------------------------------------------------------------------------------
 
@@ -414,7 +434,7 @@ for (const mode of ["without hooks", "with hooks"] as const) {
 test("upstream down: a function behind the proxy exits 1 and prints the proxy's 502 answer", async (t) => {
   const port = await closedPort();
   const proxy = await startProxy(t, { upstream: `127.0.0.1:${port}` });
-  const exit = await runToExit(tsxCommand("examples/hello/main.ts"), { AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`, MICRO_LAMBDA_RUNTIME_API: proxy.address });
+  const exit = await runToExit(await hello(), { AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`, MICRO_LAMBDA_RUNTIME_API: proxy.address });
   assert.equal(exit.code, 1);
   assert.match(exit.stderr, /answered 502/);
   assert.match(exit.stderr, new RegExp(`the upstream Runtime API at 127\\.0\\.0\\.1:${port} cannot be reached`));
@@ -442,6 +462,87 @@ test("upstream breaks off midway through its answer: the runtime's connection br
   assert.match(proxy.logs[0]!, /broke off: aborted/);
 });
 
+test("upstream breaks off midway through an event a hook was to read: the runtime gets a 502, as the event never reached it", async (t) => {
+  const seen: string[] = [];
+  const upstream = await fakeUpstream(t, (_, res) => {
+    res.writeHead(200, ["Lambda-Runtime-Aws-Request-Id", "r1", "Content-Length", "1000"]);
+    res.write("only ten b");
+    setTimeout(() => res.socket!.destroy(), 20);
+    return "hang";
+  });
+  const proxy = await startProxy(t, { upstream: upstream.address, onEvent: (event) => void seen.push(event.requestId) });
+  const next = await call(agent(t), proxy.address, "GET", NEXT, []);
+  assert.equal(next.status, 502);
+  assert.match(JSON.parse(next.body.toString()).errorMessage, /GET \/2018-06-01\/runtime\/invocation\/next: the upstream Runtime API at .* broke off: aborted/);
+  assert.deepEqual(seen, []);
+  assert.equal(proxy.logs.length, 1);
+});
+
+test("a rejected event that cannot be reported upstream (its /error answered 500): the runtime's /next gets a 502 that says so", async (t) => {
+  const upstream = await fakeUpstream(t, (arrived) =>
+    arrived.method === "GET"
+      ? { status: 200, headers: sized(["Lambda-Runtime-Aws-Request-Id", "r1", "Lambda-Runtime-Invocation-Id", "inv-1"], "{}"), body: "{}" }
+      : { status: 500, headers: sized([], "sandbox broken"), body: "sandbox broken" },
+  );
+  const proxy = await startProxy(t, { upstream: upstream.address, onEvent: () => ({ reject: "no" }) });
+  const next = await call(agent(t), proxy.address, "GET", NEXT, []);
+  assert.equal(next.status, 502);
+  assert.match(JSON.parse(next.body.toString()).errorMessage, /POST \/2018-06-01\/runtime\/invocation\/r1\/error answered 500: sandbox broken/);
+  // The rejection went upstream as Lambda's error JSON, with the invocation id echoed.
+  const reported = upstream.arrived[1]!;
+  assert.equal(reported.url, "/2018-06-01/runtime/invocation/r1/error");
+  assert.deepEqual(JSON.parse(reported.body.toString()), { errorType: "Runtime.EventRejected", errorMessage: "no", stackTrace: [] });
+  const headers = Object.fromEntries(pairsOf(reported.rawHeaders).map(([name, value]) => [name.toLowerCase(), value]));
+  assert.equal(headers["lambda-runtime-invocation-id"], "inv-1");
+  assert.equal(headers["lambda-runtime-function-error-type"], "Runtime.EventRejected");
+  assert.equal(headers["content-type"], "application/vnd.aws.lambda.error+json");
+});
+
+test("an onResponse hook that throws on a streamed response is logged; the stream has already gone on whole", async (t) => {
+  const upstream = await fakeUpstream(t, () => ({ status: 202, headers: sized([], accepted), body: accepted }));
+  const proxy = await startProxy(t, {
+    upstream: upstream.address,
+    onResponse: () => {
+      throw new Error("audit store down");
+    },
+  });
+  const { req, answer } = streamedPost(proxy.address, "s1");
+  req.write("streamed ");
+  req.end("bytes");
+  assert.equal((await answer).status, 202);
+  assert.equal(upstream.arrived[0]!.body.toString(), "streamed bytes");
+  for (let i = 0; i < 100 && proxy.logs.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(proxy.logs, ["micro-lambda proxy: response hook threw on the streamed response of s1, which had already gone on: Error: audit store down"]);
+});
+
+test("the runtime hangs up midway through a response a hook was to read: nothing goes upstream, the hook is not called", async (t) => {
+  const upstream = await fakeUpstream(t, () => ({ status: 202, headers: sized([], accepted), body: accepted }));
+  const shown: ProxiedAnswer[] = [];
+  const proxy = await startProxy(t, { upstream: upstream.address, onResponse: (answer) => void shown.push(answer) });
+  const [host, port] = proxy.address.split(":");
+  const req = request({ host, port: Number(port), method: "POST", path: "/2018-06-01/runtime/invocation/r1/response", headers: ["Host", proxy.address, "Content-Length", "100"] });
+  req.on("error", () => {});
+  req.write("half of it");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  req.destroy();
+  // A following call on another connection shows the proxy is still there, and that nothing went up before it.
+  const next = await call(agent(t), proxy.address, "POST", "/2018-06-01/runtime/invocation/r2/response", ["Content-Length", "2"], "{}");
+  assert.equal(next.status, 202);
+  assert.deepEqual(upstream.arrived.map((arrived) => arrived.url), ["/2018-06-01/runtime/invocation/r2/response"]);
+  assert.deepEqual(shown.map((answer) => answer.requestId), ["r2"]);
+  assert.deepEqual(proxy.logs, []);
+});
+
+test("an answer path whose request id is not valid percent-encoding is forwarded untouched, without hooks", async (t) => {
+  const upstream = await fakeUpstream(t, () => ({ status: 400, headers: sized([], "bad id"), body: "bad id" }));
+  const shown: string[] = [];
+  const proxy = await startProxy(t, { upstream: upstream.address, onResponse: (answer) => void shown.push(answer.requestId) });
+  const out = await call(agent(t), proxy.address, "POST", "/2018-06-01/runtime/invocation/%E0%A4%A/response", ["Content-Length", "2"], "{}");
+  assert.equal(out.status, 400);
+  assert.equal(upstream.arrived[0]!.url, "/2018-06-01/runtime/invocation/%E0%A4%A/response");
+  assert.deepEqual(shown, []);
+});
+
 test("the runtime hangs up while its /next waits: the proxy drops its upstream /next too, so no event goes to nobody", async (t) => {
   let upstreamClosed!: () => void;
   const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
@@ -463,6 +564,33 @@ test("the runtime hangs up while its /next waits: the proxy drops its upstream /
   assert.equal(upstream.arrived.length, 1);
   assert.deepEqual(proxy.logs, []); // the proxy's own cancel is not an upstream failure
 });
+
+test("keep-alive: a runtime's idle connection stays open as long as its handler runs (past node:http's 5 s default), and the upstream gets one connection", async (t) => {
+  const upstream = await fakeUpstream(t, () => ({ status: 202, headers: sized([], accepted), body: accepted }));
+  let upstreamConnections = 0;
+  upstream.server.on("connection", () => upstreamConnections++);
+  const proxy = await startProxy(t, { upstream: upstream.address });
+  const runtime = agent(t);
+  const first = await reusing(runtime, proxy.address);
+  // node:http servers close a connection idle for 5 s (keepAliveTimeout), checked about once a second.
+  await new Promise((resolve) => setTimeout(resolve, 6500));
+  const second = await reusing(runtime, proxy.address);
+  assert.deepEqual([first, second], [false, true], "the second call went out on the first one's connection");
+  assert.equal(upstreamConnections, 1);
+});
+
+/** Posts an answer through `agent`; resolves whether it went out on a connection an earlier call had opened. */
+function reusing(agent: Agent, address: string): Promise<boolean> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port: Number(port), method: "POST", path: "/2018-06-01/runtime/invocation/r/response", agent, headers: ["Host", address, "Content-Length", "2"] }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(req.reusedSocket));
+    });
+    req.on("error", reject);
+    req.end("{}");
+  });
+}
 
 test("configuration mistakes are thrown with what to set: no upstream, a bad port, a proxy that is its own upstream, a port in use", async (t) => {
   const saved = { ...process.env };
@@ -505,7 +633,11 @@ test("configuration from the environment: MICRO_LAMBDA_PROXY_PORT and MICRO_LAMB
 
 // ---- real functions behind proxies --------------------------------------------------------------------------
 
-const hello = () => tsxCommand("examples/hello/main.ts");
+/** The hello example, built, as a command: natively, or under qemu-user for the other architecture. */
+const hello = async (arch: Arch = hostArch) => command(await bootstrap("hello", arch), arch);
+
+/** The proxy example, built as a layer with the exec wrapper at its root. */
+const proxyLayer = (arch: Arch = hostArch) => build("examples/proxy/main.ts", arch, ["--extension", "--exec-wrapper", "src/proxy-wrapper.sh", "--name", "proxy"]);
 
 /**
  * The emulator, with the function behind chained proxies, one per `hooks` entry: the function talks to the
@@ -525,12 +657,12 @@ async function behindProxies(t: TestContext, command: string[], ...hooks: ProxyO
   return { emulator, proxies };
 }
 
-for (const mode of ["without hooks", "with hooks that watch"] as const) {
-  test(`function → proxy → emulator (${mode}): results, errors, every header and the invocation id echo come through`, async (t) => {
+for (const [arch, mode] of [[hostArch, "without hooks"], ...arches.map((arch) => [arch, "with hooks that watch"])] as [Arch, "without hooks" | "with hooks that watch"][]) {
+  test(`function → proxy → emulator (${arch} bootstrap, ${mode}): results, errors, every header and the invocation id echo come through`, async (t) => {
     const events: ProxiedEvent[] = [];
     const answers: ProxiedAnswer[] = [];
     const hooks: ProxyOptions = mode === "without hooks" ? {} : { onEvent: (event) => void events.push(event), onResponse: (answer) => void answers.push(answer), onError: (answer) => void answers.push(answer) };
-    const { emulator, proxies } = await behindProxies(t, hello(), hooks);
+    const { emulator, proxies } = await behindProxies(t, await hello(arch), hooks);
     const ok = await emulator.invoke({ name: "Ada" }, { tenantId: "tenant-7", clientContext: { env: { locale: "fr" } } });
     assert.equal(ok.ok, true, ok.payload.toString());
     assert.deepEqual(ok.result, { message: "Hello, Ada!", requestId: ok.requestId });
@@ -568,7 +700,7 @@ test("two proxies chained (A's upstream is B): both see every event, and A's rew
     onEvent: (event) => void seen.push(`B ${event.requestId}`),
     onResponse: (answer) => ({ body: JSON.stringify({ via: "B", inner: JSON.parse(answer.body!.toString()) }) }),
   };
-  const { emulator, proxies } = await behindProxies(t, hello(), a, b);
+  const { emulator, proxies } = await behindProxies(t, await hello(), a, b);
   assert.equal(proxies[0]!.upstream, proxies[1]!.address);
   for (const name of ["Ada", "Bo"]) {
     const out = await emulator.invoke({ name });
@@ -589,7 +721,7 @@ test("an event onEvent rejects never reaches the function: the caller gets the r
       if (name === "Eve") return { reject: "no eavesdroppers", errorType: "Function.Forbidden" };
     },
   };
-  const { emulator } = await behindProxies(t, hello(), record, firewall);
+  const { emulator } = await behindProxies(t, await hello(), record, firewall);
   const rejected = await emulator.invoke({ name: "Mallory" });
   assert.equal(rejected.ok, false);
   assert.deepEqual(rejected.error, { errorType: proxyErrorTypes.rejected, errorMessage: "events naming Mallory are not allowed", stackTrace: [] });
@@ -609,7 +741,7 @@ test("rewrites: the function gets the rewritten event and headers; the caller ge
     onResponse: (answer) => ({ body: answer.body!.toString().toUpperCase() }),
     onError: (answer) => ({ body: JSON.stringify({ ...JSON.parse(answer.body!.toString()), errorMessage: "[redacted]", stackTrace: [] }) }),
   };
-  const { emulator } = await behindProxies(t, hello(), record, rewriter);
+  const { emulator } = await behindProxies(t, await hello(), record, rewriter);
   const out = await emulator.invoke({ name: "Ada" }, { clientContext: { env: { locale: "fr" } } });
   assert.deepEqual(out.result, { MESSAGE: "HELLO, GRACE!", REQUESTID: out.requestId.toUpperCase() });
   assert.equal(handed[0]!.body.toString(), '{"name":"Grace"}');
@@ -633,7 +765,7 @@ test("a hook that throws fails that invocation (onEvent, onResponse, onError ali
       throw "a string, not an Error";
     },
   };
-  const { emulator, proxies } = await behindProxies(t, hello(), hooks);
+  const { emulator, proxies } = await behindProxies(t, await hello(), hooks);
   const inEvent = await emulator.invoke({ name: "throw in onEvent" });
   assert.deepEqual(inEvent.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onEvent hook threw TypeError: cannot read the event", stackTrace: [] });
   assert.equal(inEvent.errorTypeHeader, "Runtime.ProxyHookError");
@@ -652,9 +784,56 @@ test("a hook that throws fails that invocation (onEvent, onResponse, onError ali
   assert.match(proxies[0]!.logs[0]!, new RegExp(`^micro-lambda proxy: ${inEvent.requestId}: the Runtime API proxy's onEvent hook threw TypeError: cannot read the event; this invocation fails\\nTypeError: cannot read the event\\n    at `));
 });
 
-test("exec wrapper (managed runtimes): src/proxy-wrapper.sh points the runtime's AWS_LAMBDA_RUNTIME_API at the proxy on MICRO_LAMBDA_PROXY_PORT", async (t) => {
+test("a real streaming function behind the proxy: chunks arrive as written, the prelude intact, an error after the first byte in the trailers", async (t) => {
+  const streaming = command(await bootstrap("test/fixtures/streaming/main.ts", hostArch, ["--name", "fixture-streaming"]), hostArch);
+  const audited: ProxiedAnswer[] = [];
+  const { emulator } = await behindProxies(t, streaming, { onResponse: (answer) => void audited.push(answer) });
+  // The function writes its second chunk only once the gate file exists, created here when the first chunk
+  // has arrived: a proxy that held the stream would never let this invocation end.
+  const scratch = mkdtempSync(join(tmpdir(), "micro-lambda-proxy-stream-"));
+  t.after(() => rmSync(scratch, { recursive: true, force: true }));
+  const gate = join(scratch, "gate");
+  const chunks: string[] = [];
+  const gated = await within(
+    emulator.invoke(
+      { action: "gated", gate },
+      {
+        onChunk: (chunk) => {
+          chunks.push(chunk.toString());
+          if (chunks.length === 1) writeFileSync(gate, "");
+        },
+      },
+    ),
+    "the gated stream",
+  );
+  assert.equal(gated.ok, true, JSON.stringify(gated.error));
+  assert.equal(gated.streamed, true);
+  assert.equal(chunks[0], `first ${gated.requestId};`);
+  assert.equal(chunks.join(""), `first ${gated.requestId};second;third`);
+
+  const teapot = await emulator.invoke({ action: "prelude" });
+  assert.deepEqual(teapot.head?.prelude, { statusCode: 418, headers: { "Content-Type": "text/plain", "X-Brewed-By": "micro-lambda" }, cookies: ["a=1", "b=2; Secure"] });
+  assert.equal(teapot.payload.toString(), "I'm a teapot");
+
+  const failed = await emulator.invoke({ action: "fail-mid" });
+  assert.equal(failed.ok, false);
+  assert.equal(failed.payload.toString(), "partial;");
+  assert.equal(failed.errorTypeHeader, "RangeError");
+  assert.equal(failed.error?.errorMessage, "failed after the first byte");
+
+  for (let i = 0; i < 100 && audited.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(
+    audited.map((answer) => [answer.requestId, answer.streamed, answer.body, answer.event?.requestId]),
+    [gated, teapot, failed].map((out) => [out.requestId, true, undefined, out.requestId]),
+  );
+  assert.ok(audited[1]!.size > "I'm a teapot".length, "the size counts the prelude too: every byte that passed");
+});
+
+test("exec wrapper (managed runtimes): the layer's proxy-wrapper.sh points the runtime's AWS_LAMBDA_RUNTIME_API at the proxy on MICRO_LAMBDA_PROXY_PORT", async (t) => {
   const env: Record<string, string> = {};
-  const emulator = await startEmulator(t, { command: ["sh", `${root}/src/proxy-wrapper.sh`, ...hello()], env });
+  // The wrapper as the layer ships it (/opt/proxy-wrapper.sh), in front of the function's command.
+  const wrapper = join((await proxyLayer()).dir, "proxy-wrapper.sh");
+  const emulator = await startEmulator(t, { command: [wrapper, ...(await hello())], env });
   const seen: string[] = [];
   const proxy = await startProxy(t, { upstream: emulator.address, onEvent: (event) => void seen.push(event.requestId) });
   env.MICRO_LAMBDA_PROXY_PORT = proxy.address.split(":")[1]!;
@@ -666,23 +845,28 @@ test("exec wrapper (managed runtimes): src/proxy-wrapper.sh points the runtime's
 
 // ---- examples/proxy, an extension in the emulator -------------------------------------------------------------
 
-/** A temporary extensions folder holding examples/proxy as an executable named after its main file, as the helper registers it. */
-function proxyExtensionDir(t: TestContext): string {
+/**
+ * The built layer's extensions folder (/opt/extensions). For the other architecture, a folder holding a script of
+ * the same name that runs it under qemu-user (the extension registers with its executable's name, "proxy").
+ */
+async function proxyExtensionDir(t: TestContext, arch: Arch): Promise<string> {
+  const { executable } = await proxyLayer(arch);
+  if (arch === hostArch) return dirname(executable);
   const dir = mkdtempSync(join(tmpdir(), "micro-lambda-proxy-ext-"));
-  writeFileSync(join(dir, "main"), `#!/bin/sh\nexec "${tsx}" "${join(root, "examples/proxy/main.ts")}"\n`, { mode: 0o755 });
+  writeFileSync(join(dir, "proxy"), `#!/bin/sh\nexec ${command(executable, arch).map((word) => `'${word}'`).join(" ")}\n`, { mode: 0o755 });
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
 /** The function, with examples/proxy as an extension in front of it (MICRO_LAMBDA_RUNTIME_API points the function at it). */
-async function withProxyExtension(t: TestContext, env: Record<string, string> = {}) {
+async function withProxyExtension(t: TestContext, env: Record<string, string> = {}, arch: Arch = hostArch) {
   const port = String(await closedPort());
   const output = new PassThrough();
   let log = "";
   output.setEncoding("utf8").on("data", (text: string) => (log += text));
   const emulator = await startEmulator(t, {
-    command: hello(),
-    extensionsDir: proxyExtensionDir(t),
+    command: await hello(arch),
+    extensionsDir: await proxyExtensionDir(t, arch),
     env: { MICRO_LAMBDA_PROXY_PORT: port, MICRO_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`, ...env },
     output,
   });
@@ -690,8 +874,9 @@ async function withProxyExtension(t: TestContext, env: Record<string, string> = 
   return { emulator, audits, log: () => log };
 }
 
-test("examples/proxy in the emulator: started as an extension before the function, every event passes when ALLOWED_EVENTS is unset, one audit line per invocation", async (t) => {
-  const { emulator, audits } = await withProxyExtension(t);
+for (const arch of arches) {
+  test(`examples/proxy (${arch} layer) in the emulator: started as an extension before the function, every event passes when ALLOWED_EVENTS is unset, one audit line per invocation`, async (t) => {
+  const { emulator, audits } = await withProxyExtension(t, {}, arch);
   const ok = await emulator.invoke({ name: "Ada" });
   assert.deepEqual(ok.result, { message: "Hello, Ada!", requestId: ok.requestId });
   const failed = await emulator.invoke(Buffer.from("not json"));
@@ -704,6 +889,15 @@ test("examples/proxy in the emulator: started as an extension before the functio
   assert.equal(lines[1].outcome, "error");
   assert.equal(lines[1].eventBytes, 8);
   assert.equal(lines[1].responseBytes, failed.payload.length);
+  });
+}
+
+test("examples/proxy is packaged as a layer: extensions/proxy and the exec wrapper at its root, both executable", async () => {
+  for (const arch of arches) {
+    const listing = execFileSync("unzip", ["-Z", (await proxyLayer(arch)).zip], { encoding: "utf8" });
+    assert.match(listing, /^-rwxr-xr-x .* extensions\/proxy$/m, arch);
+    assert.match(listing, /^-rwxr-xr-x .* proxy-wrapper\.sh$/m, arch);
+  }
 });
 
 test("examples/proxy: ALLOWED_EVENTS lets matching events through and fails the others before the function sees them", async (t) => {
@@ -726,7 +920,7 @@ test("examples/proxy: a malformed ALLOWED_EVENTS fails init with Extension.Confi
   const { emulator } = await withProxyExtension(t, { ALLOWED_EVENTS: "source=aws.events,=oops" });
   const out = await emulator.invoke({});
   assert.equal(out.error?.errorType, "Extension.InitError");
-  assert.equal(out.error?.errorMessage, 'extension main failed to init: Extension.ConfigInvalid: ALLOWED_EVENTS: "=oops" is not a rule (path or path=value)');
+  assert.equal(out.error?.errorMessage, 'extension proxy failed to init: Extension.ConfigInvalid: ALLOWED_EVENTS: "=oops" is not a rule (path or path=value)');
 });
 
 test("examples/proxy: a port already taken fails init with Extension.ProxyFailed, naming the port and the variable", async (t) => {
@@ -735,5 +929,5 @@ test("examples/proxy: a port already taken fails init with Extension.ProxyFailed
   const { emulator } = await withProxyExtension(t, { MICRO_LAMBDA_PROXY_PORT: port });
   const out = await emulator.invoke({});
   assert.equal(out.error?.errorType, "Extension.InitError");
-  assert.match(out.error!.errorMessage, new RegExp(`^extension main failed to init: Extension.ProxyFailed: runtimeApiProxy: cannot listen on 127\\.0\\.0\\.1:${port} \\(MICRO_LAMBDA_PROXY_PORT\\): .*EADDRINUSE`));
+  assert.match(out.error!.errorMessage, new RegExp(`^extension proxy failed to init: Extension.ProxyFailed: runtimeApiProxy: cannot listen on 127\\.0\\.0\\.1:${port} \\(MICRO_LAMBDA_PROXY_PORT\\): .*EADDRINUSE`));
 });

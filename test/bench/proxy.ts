@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
-import { built } from "../extension-helpers.ts";
+import { build as buildBootstrap } from "../bootstraps.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const WARMUP = 500;
@@ -26,7 +26,7 @@ const paths: Path[] = ["direct (baseline)", "one proxy, no hooks", "one proxy, o
 
 export async function run(): Promise<{ title: string; lines: string[] }> {
   // Its own build name: a test run rebuilding dist/hello meanwhile cannot swap the binary under the measurement.
-  const bootstrap = join(await built("examples/hello/main.ts", "bench-proxy-hello", "x86_64"), "bootstrap");
+  const bootstrap = (await buildBootstrap("examples/hello/main.ts", "x86_64", ["--name", "bench-proxy-hello"])).executable;
   const version = /^readonly DEFAULT_NODE_VERSION=(\S+)$/m.exec(readFileSync(join(root, "build.sh"), "utf8"))![1]!;
   const node = join(root, ".cache/node", version, "x86_64/node");
   const work = mkdtempSync(join(tmpdir(), "proxy-bench-"));
