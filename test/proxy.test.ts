@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { PassThrough } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { proxyErrorTypes, runtimeApiProxy, type ProxiedAnswer, type ProxiedEvent, type ProxyOptions, type RuntimeApiProxy } from "../src/proxy.ts";
-import { arches, bootstrap, build, command, hostArch, type Arch } from "./bootstraps.ts";
+import { arches, bootstrap, build, buildSh, command, hostArch, type Arch } from "./bootstraps.ts";
 import { runToExit, startEmulator } from "./helpers.ts";
 
 const NEXT = "/2018-06-01/runtime/invocation/next";
@@ -898,6 +898,15 @@ test("examples/proxy is packaged as a layer: extensions/proxy and the exec wrapp
     assert.match(listing, /^-rwxr-xr-x .* extensions\/proxy$/m, arch);
     assert.match(listing, /^-rwxr-xr-x .* proxy-wrapper\.sh$/m, arch);
   }
+});
+
+test("build.sh --exec-wrapper is refused, saying why, without --extension or when the file does not exist", async () => {
+  const notALayer = await buildSh(["examples/hello/main.ts", "--exec-wrapper", "src/proxy-wrapper.sh"]);
+  assert.equal(notALayer.code, 1);
+  assert.match(notALayer.output, /^build\.sh: --exec-wrapper src\/proxy-wrapper\.sh: only a layer \(--extension\) can carry an exec wrapper$/m);
+  const missing = await buildSh(["examples/proxy/main.ts", "--extension", "--exec-wrapper", "src/no-such-wrapper.sh"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.output, /^build\.sh: --exec-wrapper src\/no-such-wrapper\.sh: no such file$/m);
 });
 
 test("examples/proxy: ALLOWED_EVENTS lets matching events through and fails the others before the function sees them", async (t) => {
