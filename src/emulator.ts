@@ -147,6 +147,8 @@ export class Emulator {
   #sandbox?: Sandbox;
   /** The extensions of a reset sandbox shutting down: the next sandbox starts after. */
   #teardown?: Promise<void>;
+  /** The latest sandbox's extensions: they still talk to the API (SHUTDOWN, telemetry) after its runtime has exited. */
+  #extensions?: Extensions;
   #closed = false;
 
   private constructor(options: EmulatorOptions) {
@@ -249,6 +251,7 @@ export class Emulator {
       line: (text) => this.#extensionOutput(sandbox, text),
       onFatal: (error) => this.#extensionFailed(sandbox, error),
     });
+    this.#extensions = sandbox.extensions;
     if (o.extensionsDir === undefined) this.#spawnRuntime(sandbox);
     else void sandbox.extensions.registered().then(() => this.#sandbox === sandbox && this.#spawnRuntime(sandbox));
   }
@@ -479,7 +482,7 @@ export class Emulator {
     const url = req.url ?? "/";
     let match: RegExpMatchArray | null;
     if (req.method === "GET" && url === "/2018-06-01/runtime/invocation/next") return this.#next(res);
-    if (this.#sandbox?.extensions.route(req, res)) return; // /2020-01-01/extension/*, /2022-07-01/telemetry, /2020-08-15/logs
+    if (this.#extensions?.route(req, res)) return; // /2020-01-01/extension/*, /2022-07-01/telemetry, /2020-08-15/logs
     if (req.method === "POST" && (match = url.match(/^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/))) {
       return this.#answer(req, res, decodeURIComponent(match[1]!), match[2] as "response" | "error");
     }

@@ -186,3 +186,29 @@ test("outside Lambda, or with the API unreachable, the helper exits 1 with one c
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.stderr, /micro-lambda extension: the Extensions API at 127.0.0.1:1 cannot be reached \(POST \/2020-01-01\/extension\/register\)/);
 });
+
+test("CLI: --extensions DIR starts the folder's extensions before the function", async (t) => {
+  const record = recordFile(t);
+  const dir = extensionsDir(t, ["recorder"]);
+  const out = await runToExit([tsx, join(root, "src/emulator.ts"), "--extensions", dir, "--invoke", '{"lines":1}', "--", ...chatty], { RECORD_FILE: record.path });
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(JSON.parse(out.stdout), { printed: 1 });
+  assert.match(out.stderr, /EXTENSION\tName: recorder\tState: Ready\tEvents: \[INVOKE, SHUTDOWN\]/);
+  assert.deepEqual(
+    record.read().filter((entry) => entry.kind === "event").map((entry) => entry.event.eventType),
+    ["INVOKE", "SHUTDOWN"],
+  );
+});
+
+test("when one extension crashes, the others get SHUTDOWN with reason failure before the sandbox is replaced", async (t) => {
+  const record = recordFile(t);
+  const emulator = await startEmulator(t, { command: chatty, extensionsDir: extensionsDir(t, ["recorder", "troubled"]), env: { RECORD_FILE: record.path, TROUBLE: "crash-invoke" } });
+  const first = await emulator.invoke({});
+  const second = await emulator.invoke({});
+  assert.notEqual(second.initDurationMs, undefined, "a fresh sandbox");
+  const events = record.read().filter((entry) => entry.kind === "event").map((entry) => entry.event);
+  assert.deepEqual(
+    events.slice(0, 3).map((event) => [event.eventType, event.requestId ?? event.shutdownReason]),
+    [["INVOKE", first.requestId], ["SHUTDOWN", "failure"], ["INVOKE", second.requestId]],
+  );
+});
