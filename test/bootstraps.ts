@@ -86,10 +86,11 @@ async function buildOnce(main: string, arch: Arch, flags: string[]): Promise<Bui
   });
 }
 
-/** Runs build.sh with `args`; stdout and stderr together, as a person would see them. */
-export function buildSh(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; output: string }> {
+/** Runs build.sh (this project's, or `script`) with `args`; stdout and stderr together, as a person would see them. */
+export function buildSh(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; script?: string } = {}): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", [join(root, "build.sh"), ...args], { cwd: options.cwd ?? root, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+    const script = options.script ?? join(root, "build.sh");
+    const child = spawn("bash", [script, ...args], { cwd: options.cwd ?? root, env: options.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (text: string) => (output += text));
     child.stderr.setEncoding("utf8").on("data", (text: string) => (output += text));

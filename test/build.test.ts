@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -48,6 +48,29 @@ describe("hello, both architectures", () => {
   test("arm64 too: a code cache made under qemu is reproducible", async () => {
     const [first, again] = await Promise.all([build("hello", "arm64"), build("hello", "arm64", ["--name", "hello-again"])]);
     assert.equal(sha256(again.zip), sha256(first.zip));
+  });
+
+  test("in a fresh checkout without node_modules: installs the devDependencies, then builds the same zip", async (t) => {
+    const checkout = mkdtempSync(join(tmpdir(), "checkout-"));
+    t.after(() => rmSync(checkout, { recursive: true, force: true }));
+    for (const path of ["build.sh", "package.json", "package-lock.json", "tsconfig.json", "src", "examples/hello"]) {
+      cpSync(join(root, path), join(checkout, path), { recursive: true });
+    }
+    // Shares the downloaded Node binaries, so that only the npm install is new.
+    mkdirSync(join(checkout, ".cache"));
+    symlinkSync(join(root, ".cache/node"), join(checkout, ".cache/node"));
+    const fresh = await buildSh(["--arch", "x86_64"], { cwd: checkout, script: join(checkout, "build.sh") });
+    assert.equal(fresh.code, 0, fresh.output);
+    assert.match(fresh.output, /==> install npm devDependencies \(node_modules is absent\)/);
+    assert.equal(sha256(join(checkout, "dist/hello/x86_64/function.zip")), sha256((await build("hello", "x86_64")).zip));
+  });
+
+  test("a zip over 50 MB is reported with a warning (ZIP_LEVEL=0 stores the 109 MB bootstrap as it is)", async (t) => {
+    t.after(() => rmSync(join(root, "dist/hello-stored"), { recursive: true, force: true }));
+    const { code, output } = await buildSh(["--arch", "x86_64", "--name", "hello-stored"], { env: { ...process.env, ZIP_LEVEL: "0" } });
+    assert.equal(code, 0, output);
+    assert.match(output, /^\s+x86_64\s+\d+\.\d MB\s+10\d\.\d MB\s+dist\/hello-stored\/x86_64\/function\.zip$/m);
+    assert.match(output, /WARNING: a zip is over Lambda's 50 MB direct-upload limit/);
   });
 });
 
