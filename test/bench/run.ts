@@ -123,7 +123,7 @@ function describeMachine(): Machine {
     lines: [
       `- Machine: ${cores} cores (${cpu}), ${memory} RAM, ${debian}, Linux ${release()}; load average ${loadavg()[0].toFixed(2)} when the bench started.`,
       `- Every runtime runs on the same Node ${node} binary (the one build.sh puts in the bootstrap); the harness runs on Node ${process.versions.node}.`,
-      "- Servers on 127.0.0.1 only. Figures are medians; every comparison is a ratio against a baseline measured in the same section of the same run, because absolute times on a shared 2-core machine drift.",
+      "- Servers on 127.0.0.1 only. 1 MB = 1,000,000 bytes (as build.sh prints sizes). Figures are medians; every comparison is a ratio against a baseline measured in the same section of the same run, because absolute times on a shared 2-core machine drift.",
     ],
   };
 }

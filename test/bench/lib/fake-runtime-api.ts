@@ -11,6 +11,8 @@ export interface FakeOptions {
   holdFirst?: boolean;
   /** The event body. */
   event?: string;
+  /** Resolve `checkpoint` when this many answers are in (to read the runtime's memory mid-run). */
+  checkpoint?: number;
 }
 
 export interface FakeRuntimeApi {
@@ -20,6 +22,8 @@ export interface FakeRuntimeApi {
   readonly firstNext: Promise<number>;
   /** Resolves with `performance.now()` when the `/next` after the last invocation arrives (all answers are in). */
   readonly done: Promise<number>;
+  /** Resolves with `performance.now()` when `options.checkpoint` answers are in (never without one). */
+  readonly checkpoint: Promise<number>;
   /** Answers the held first `/next`; resolves with `performance.now()` at that moment. */
   release(): number;
   /** Per invocation: milliseconds from the event written to its `/response` (or `/error`) fully read. */
@@ -55,10 +59,12 @@ export async function startFakeRuntimeApi(options: FakeOptions): Promise<FakeRun
     `Lambda-Runtime-Aws-Request-Id: ${ID_PREFIX}${"0".repeat(ID_DIGITS)}\r\n` +
     `Lambda-Runtime-Deadline-Ms: ${deadline}\r\n` +
     "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n" +
-    "Lambda-Runtime-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0\r\n" +
+    `Lambda-Runtime-Trace-Id: Root=1-5759e988-bd862e3fe1be${"0".repeat(ID_DIGITS)};Parent=53995c3f42cd8ad8;Sampled=0\r\n` +
     `Content-Length: ${eventBody.length}\r\n\r\n`;
   const eventTemplate = Buffer.concat([Buffer.from(eventHead, "latin1"), eventBody]);
   const idOffset = eventHead.indexOf(ID_PREFIX) + ID_PREFIX.length;
+  // As on Lambda, every invocation has its own trace id too (a runtime that keeps each one would grow).
+  const traceOffset = eventHead.indexOf("Root=1-5759e988-bd862e3fe1be") + "Root=1-5759e988-bd862e3fe1be".length;
   const accepted = Buffer.from('HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"status":"OK"}\n', "latin1");
   const notFound = Buffer.from("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "latin1");
   const continueLine = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
@@ -76,13 +82,17 @@ export async function startFakeRuntimeApi(options: FakeOptions): Promise<FakeRun
   let released = !options.holdFirst;
   let resolveFirst!: (t: number) => void;
   let resolveDone!: (t: number) => void;
+  let resolveCheckpoint!: (t: number) => void;
+  const checkpoint = new Promise<number>((resolve) => (resolveCheckpoint = resolve));
   const firstNext = new Promise<number>((resolve) => (resolveFirst = resolve));
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
 
   function serveEvent(socket: Socket): void {
     const event = Buffer.allocUnsafe(eventTemplate.length);
     eventTemplate.copy(event);
-    event.write(String(served).padStart(ID_DIGITS, "0"), idOffset, "latin1");
+    const digits = String(served).padStart(ID_DIGITS, "0");
+    event.write(digits, idOffset, "latin1");
+    event.write(digits, traceOffset, "latin1");
     sentAt[served++] = performance.now();
     socket.write(event);
   }
@@ -104,6 +114,7 @@ export async function startFakeRuntimeApi(options: FakeOptions): Promise<FakeRun
     if (Number.isInteger(index) && index >= 0 && index < served) overheadMs[index] = now - sentAt[index];
     if (isError) errors++;
     answered++;
+    if (answered === options.checkpoint) resolveCheckpoint(now);
     lastAcceptedAt = performance.now();
     socket.write(accepted);
   }
@@ -155,6 +166,7 @@ export async function startFakeRuntimeApi(options: FakeOptions): Promise<FakeRun
     address: `127.0.0.1:${port}`,
     firstNext,
     done,
+    checkpoint,
     release() {
       released = true;
       const now = performance.now();

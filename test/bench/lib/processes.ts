@@ -77,18 +77,26 @@ export interface WarmRun {
   /** Answer's 202 written → next `/next` read, milliseconds, sorted. */
   turnaroundMs: Float64Array;
   rssAfterInit: number;
+  /** RSS when half the invocations were answered (read while the loop goes on). */
+  rssAtHalf: number;
   rssAfterLoop: number;
 }
 
-/** `invocations` no-op invocations in a row, after reading RSS at the held first `/next`. */
+/** `invocations` no-op invocations in a row; RSS read at the held first `/next`, half way, and at the held last `/next`. */
 export async function warmRun(runnable: Runnable, invocations: number, timeoutMs = 120_000): Promise<WarmRun> {
-  const fake = await startFakeRuntimeApi({ invocations, holdFirst: true });
+  const fake = await startFakeRuntimeApi({ invocations, holdFirst: true, checkpoint: Math.floor(invocations / 2) });
   const child = spawn(runnable.command[0], runnable.command.slice(1), { env: lambdaEnv(fake.address, runnable.env), stdio: ["ignore", "pipe", "pipe"] });
   const output = collect(child);
   try {
     await within(fake.firstNext, child, output, 15_000, `${runnable.label}: no GET /next`);
     const rssAfterInit = rssBytes(child.pid!);
     const started = fake.release();
+    let rssAtHalf = NaN;
+    void fake.checkpoint.then(() => {
+      try {
+        rssAtHalf = rssBytes(child.pid!);
+      } catch {} // it exited meanwhile: the run fails below with its output
+    });
     const finished = await within(fake.done, child, output, timeoutMs, `${runnable.label}: ${invocations} invocations did not finish`);
     const rssAfterLoop = rssBytes(child.pid!);
     if (fake.errors > 0) throw new Error(`${runnable.label}: ${fake.errors} invocations answered /error: ${output().slice(-800)}`);
@@ -98,6 +106,7 @@ export async function warmRun(runnable: Runnable, invocations: number, timeoutMs
       overheadMs: Float64Array.from(fake.overheadMs).sort(),
       turnaroundMs: Float64Array.from(fake.turnaroundMs).sort(),
       rssAfterInit,
+      rssAtHalf,
       rssAfterLoop,
     };
   } finally {

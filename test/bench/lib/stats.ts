@@ -44,8 +44,11 @@ export function us(valueMs: number): string {
   return Number.isFinite(valueMs) ? `${Math.round(valueMs * 1000)} µs` : "n/a";
 }
 
+/** Megabytes as build.sh and BUILD-NOTES print them: 1 MB = 1,000,000 bytes. */
+export const MB = 1_000_000;
+
 export function mb(bytes: number, digits = 1): string {
-  return Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(digits)} MB` : "n/a";
+  return Number.isFinite(bytes) ? `${(bytes / MB).toFixed(digits)} MB` : "n/a";
 }
 
 /** A markdown table from a header row and data rows. */
