@@ -5,6 +5,7 @@ import { currentTraceId, publishInvokeStore } from "./invoke-store.ts";
 import { answer, loop, type Handler, type LoopState } from "./loop.ts";
 import type { ErrorResponse } from "./protocol.ts";
 import { runtimeApi, type RuntimeApi } from "./runtime-api.ts";
+import { registerNoOpExtension } from "./shutdown.ts";
 import type { StreamingHandler } from "./streaming.ts";
 
 export type { Handler } from "./loop.ts";
@@ -17,6 +18,14 @@ export type { InvokeStore } from "./invoke-store.ts";
 export interface LambdaOptions {
   /** How many `/next` loops run at once. Defaults to `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances), else 1. */
   concurrency?: number;
+  /**
+   * Cleanup to run when Lambda shuts the sandbox down (flush buffers, close connections); the process exits when
+   * it settles. Lambda sends the runtime SIGTERM only when an extension is registered, so giving this registers a
+   * no-op internal extension during init, as Go's `lambda.WithEnableSIGTERM` and Rust's
+   * `spawn_graceful_shutdown_handler` do. The budget is then 500 ms (less when external extensions share the
+   * 2 s they get), after which Lambda sends SIGKILL.
+   */
+  onShutdown?: () => unknown;
 }
 
 // Everything from here until the first /next is the function's one-time init. Importing this module
@@ -38,6 +47,9 @@ export function lambda(handler: Handler | StreamingHandler, options: LambdaOptio
   if (options.concurrency !== undefined && !(Number.isInteger(options.concurrency) && options.concurrency >= 1)) {
     throw new TypeError(`lambda(handler, { concurrency }) needs a whole number of at least 1, got ${options.concurrency}`);
   }
+  if (options.onShutdown !== undefined && typeof options.onShutdown !== "function") {
+    throw new TypeError(`lambda(handler, { onShutdown }) needs a function, got ${typeof options.onShutdown}`);
+  }
   process.off("beforeExit", neverStarted);
   const v8 = process.getBuiltinModule("node:v8");
   if (v8.startupSnapshot?.isBuildingSnapshot()) {
@@ -57,11 +69,12 @@ export function traceId(): string | undefined {
   return currentTraceId();
 }
 
-function start(handler: Handler | StreamingHandler, options: LambdaOptions): void {
+async function start(handler: Handler | StreamingHandler, options: LambdaOptions): Promise<void> {
   const api = runtimeApi(runtimeAddress());
   const concurrency = options.concurrency ?? maxConcurrency(process.env.AWS_LAMBDA_MAX_CONCURRENCY);
   const state: LoopState = { info: functionInfo(process.env), inFlight: new Map() };
   if (concurrency > 1) state.invokeStore = publishInvokeStore();
+  if (options.onShutdown) await enableShutdown(options.onShutdown);
   // Init is over: from now on an uncaught error fails the invocations in flight, then the process exits.
   process.off("uncaughtException", failInit);
   process.off("unhandledRejection", failInit);
@@ -69,6 +82,33 @@ function start(handler: Handler | StreamingHandler, options: LambdaOptions): voi
   process.on("uncaughtException", crashed);
   process.on("unhandledRejection", (reason) => crashed(reason, "unhandledRejection"));
   for (let i = 0; i < concurrency; i++) loop(api, handler, state).catch(exit);
+}
+
+/**
+ * On SIGTERM, runs `cleanup`, then exits: 0, or 1 when it threw. Registers the no-op extension that makes Lambda
+ * send SIGTERM at all; if that is refused, the function still runs, without the cleanup, and says so on stderr.
+ */
+async function enableShutdown(cleanup: () => unknown): Promise<void> {
+  let signalled = false;
+  process.on("SIGTERM", () => {
+    if (signalled) return; // a second SIGTERM must not cut the cleanup short: SIGKILL does that
+    signalled = true;
+    Promise.resolve()
+      .then(cleanup)
+      .then(
+        () => process.exit(0),
+        (thrown) => {
+          console.error(`micro-lambda: onShutdown failed: ${formatError(thrown, toErrorResponse(thrown))}`);
+          process.exit(1);
+        },
+      );
+  });
+  try {
+    // The Extensions API is Lambda's own, not a Runtime API proxy's.
+    await registerNoOpExtension(process.env.AWS_LAMBDA_RUNTIME_API || runtimeAddress());
+  } catch (error) {
+    console.error(`micro-lambda: onShutdown will not run: Lambda sends SIGTERM only to a sandbox with an extension registered, and registering one failed: ${(error as Error).message}`);
+  }
 }
 
 /** Lambda Managed Instances sets `AWS_LAMBDA_MAX_CONCURRENCY`; anything but a whole number of at least 1 means one loop. */
