@@ -93,7 +93,7 @@ export async function run(): Promise<Section> {
       ],
     ),
     "",
-    `Time to first byte is what streaming is for: the caller has the first chunk while the function is still writing, where a buffered answer arrives whole. The buffered time includes what a buffered answer costs on both sides: `JSON.stringify` in the function and `JSON.parse` in the emulator (`InvokeResult.result`), as an SDK caller would parse it. Both ends share this machine's 2 cores with the emulator, so MiB/s here is a floor for what Lambda's network would allow, useful as a ratio only.`,
+    `Time to first byte is what streaming is for: the caller has the first chunk while the function is still writing, where a buffered answer arrives whole. The buffered time includes what a buffered answer costs on both sides: \`JSON.stringify\` in the function and \`JSON.parse\` in the emulator (\`InvokeResult.result\`), as an SDK caller would parse it. Both ends share this machine's 2 cores with the emulator, so MiB/s here is a floor for what Lambda's network would allow, useful as a ratio only.`,
     "",
     `Lambda Managed Instances: the same bootstrap (buffered mode) with \`AWS_LAMBDA_MAX_CONCURRENCY\` 1 and 4 (the emulator's \`concurrency\`), ${OUTSTANDING} invokes kept outstanding; ${count(NOOP_INVOCATIONS)} no-op invocations or ${count(WAIT_INVOCATIONS)} awaiting ${WAIT_MS} ms per round, ${ROUNDS} rounds alternated, the median round shown.`,
     "",
