@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { bootstrap, command } from "./bootstraps.ts";
 import { startEmulator, tsxCommand } from "./helpers.ts";
+import { request } from "node:http";
 import { streamingFixture, streamingSuite } from "./streaming-suite.ts";
 
 const built = ["--name", "fixture-streaming"];
@@ -39,3 +40,29 @@ test("the emulator ends a streamed response over 200 MB with Function.ResponseSi
   assert.equal(out.error?.errorMessage, "Response payload size exceeded maximum allowed payload size (209715200 bytes).");
   assert.ok(received <= 200 * 1024 * 1024, `the caller got ${received} bytes`);
 });
+
+for (const [label, commandFor] of [
+  ["tsx", async () => tsxCommand("examples/streaming/main.ts")],
+  ["x86_64 bootstrap", async () => command(await bootstrap("streaming", "x86_64"), "x86_64")],
+] as const) {
+  test(`examples/streaming (${label}): a function URL streaming NDJSON, one line per item as it is ready`, async (t) => {
+    const emulator = await startEmulator(t, { command: await commandFor(), initTimeoutMs: 60_000 });
+    const event = { queryStringParameters: { count: "4" } };
+    const reply = await new Promise<{ status: number; type: string | undefined; chunks: string[] }>((resolve, reject) => {
+      const req = request(`${emulator.url}/2015-03-31/functions/function/invocations`, { method: "POST" }, (res) => {
+        const chunks: string[] = [];
+        res.setEncoding("utf8").on("data", (text: string) => chunks.push(text));
+        res.on("end", () => resolve({ status: res.statusCode!, type: res.headers["content-type"], chunks }));
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify(event));
+    });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.type, "application/x-ndjson");
+    const lines = reply.chunks.join("").trim().split("\n").map((line) => JSON.parse(line));
+    assert.deepEqual(lines, [1, 2, 3, 4].map((item) => ({ item, of: 4 })));
+    assert.ok(reply.chunks.length > 1, "the lines arrived as they were written, not as one body");
+    const out = await emulator.invoke({ queryStringParameters: { count: "lots" } });
+    assert.equal(out.payload.toString().trim().split("\n").length, 3, "an unreadable count means 3");
+  });
+}
