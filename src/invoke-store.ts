@@ -1,6 +1,13 @@
 // Where code that is not handed the context (the AWS SDK, `traceId()`) finds the current invocation when several run at once: an AsyncLocalStorage, published as the managed runtime publishes it.
 import type { AsyncLocalStorage } from "node:async_hooks";
 
+/** The keys the runtime fills in, shared by name (`Symbol.for`) with `@aws/lambda-invoke-store`. */
+export const invokeStoreKeys = {
+  requestId: Symbol.for("_AWS_LAMBDA_REQUEST_ID"),
+  traceId: Symbol.for("_AWS_LAMBDA_X_RAY_TRACE_ID"),
+  tenantId: Symbol.for("_AWS_LAMBDA_TENANT_ID"),
+} as const;
+
 /**
  * The managed runtime's per-invocation store, as `@aws/lambda-invoke-store` defines it and
  * `globalThis.awslambda.InvokeStore` publishes it. The AWS SDK v3 reads the X-Ray trace id for its
@@ -18,13 +25,6 @@ export interface InvokeStore {
   getXRayTraceId(): string | undefined;
   getTenantId(): string | undefined;
 }
-
-/** The keys the runtime fills in, shared by name (`Symbol.for`) with `@aws/lambda-invoke-store`. */
-export const invokeStoreKeys = {
-  requestId: Symbol.for("_AWS_LAMBDA_REQUEST_ID"),
-  traceId: Symbol.for("_AWS_LAMBDA_X_RAY_TRACE_ID"),
-  tenantId: Symbol.for("_AWS_LAMBDA_TENANT_ID"),
-} as const;
 
 type Global = { awslambda?: { InvokeStore?: InvokeStore } };
 

@@ -20,6 +20,8 @@ interface Report {
   before: Seen;
   after: Seen;
   mostAtOnce: number;
+  own: string | null;
+  refused: string | null;
 }
 
 const trace = (n: number) => `Root=1-6a1b2c3d-${String(n).padStart(24, "0")};Parent=${String(n).padStart(16, "0")};Sampled=1`;
@@ -42,7 +44,7 @@ async function fakeS3(t: TestContext): Promise<{ endpoint: string; traceIds: Map
 
 function suite(label: string, commandFor: () => Promise<string[]>): void {
   describe(`Managed Instances concurrency (${label})`, () => {
-    test("four interleaved invocations each see their own context and trace id, and _X_AMZN_TRACE_ID is left alone", async (t) => {
+    test("four interleaved invocations each see their own context, trace id and InvokeStore values, and _X_AMZN_TRACE_ID is left alone", async (t) => {
       const emulator = await startEmulator(t, { command: await commandFor(), concurrency: 4, initTimeoutMs: 60_000, env: { _X_AMZN_TRACE_ID: sentinel } });
       // Different pauses: they resume in another order than they started. The third has no trace id.
       const pauses = [40, 10, 30, 20];
@@ -55,6 +57,8 @@ function suite(label: string, commandFor: () => Promise<string[]>): void {
         for (const seen of [report.before, report.after]) {
           assert.deepEqual(seen, { requestId: out.requestId, traceId: sent[i], traceEnv: sentinel, storeRequestId: out.requestId });
         }
+        assert.equal(report.own, out.requestId, "a value the function stored in the InvokeStore is its invocation's own");
+        assert.equal(report.refused, "Symbol(_AWS_LAMBDA_REQUEST_ID) is the runtime's and cannot be changed");
       });
     });
 
@@ -75,15 +79,21 @@ function suite(label: string, commandFor: () => Promise<string[]>): void {
       assert.equal(again.initDurationMs, undefined, "in the same process");
     });
 
-    test("the AWS SDK v3 sends each invocation's own trace id (X-Amzn-Trace-Id) when four run at once", async (t) => {
-      const s3 = await fakeS3(t);
-      const emulator = await startEmulator(t, { command: await commandFor(), concurrency: 4, initTimeoutMs: 60_000 });
-      const outs = await Promise.all([0, 1, 2, 3].map((i) => emulator.invoke({ overlap: 4, pauseMs: 30 - 10 * i, s3Endpoint: s3.endpoint }, { traceId: trace(i) })));
-      for (const [i, out] of outs.entries()) {
-        assert.equal(out.ok, true, JSON.stringify(out.error));
-        assert.equal(s3.traceIds.get(out.requestId), trace(i));
-      }
-    });
+    for (const atInit of [false, true]) {
+      const when = atInit ? ", also when an SDK call during init made the SDK publish its own store first" : "";
+      test(`the AWS SDK v3 sends each invocation's own trace id (X-Amzn-Trace-Id) when four run at once${when}`, async (t) => {
+        const s3 = await fakeS3(t);
+        const env: Record<string, string> = atInit ? { TEST_S3_AT_INIT: s3.endpoint } : {};
+        const emulator = await startEmulator(t, { command: await commandFor(), concurrency: 4, initTimeoutMs: 60_000, env });
+        const outs = await Promise.all([0, 1, 2, 3].map((i) => emulator.invoke({ overlap: 4, pauseMs: 30 - 10 * i, s3Endpoint: s3.endpoint }, { traceId: trace(i) })));
+        for (const [i, out] of outs.entries()) {
+          assert.equal(out.ok, true, JSON.stringify(out.error));
+          assert.equal(s3.traceIds.get(out.requestId), trace(i));
+          assert.equal((out.result as Report).after.traceId, trace(i), "traceId() reads the same store");
+        }
+        assert.equal(s3.traceIds.has("init"), atInit);
+      });
+    }
 
     test("one invocation at a time: traceId() is _X_AMZN_TRACE_ID, set for each invocation and unset when it has none", async (t) => {
       const s3 = await fakeS3(t);

@@ -2,8 +2,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { bootstrap, command } from "./bootstraps.ts";
-import { startEmulator, tsxCommand } from "./helpers.ts";
-import { request } from "node:http";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { root, runToExit, startEmulator, tsxCommand } from "./helpers.ts";
 import { streamingFixture, streamingSuite } from "./streaming-suite.ts";
 
 const built = ["--name", "fixture-streaming"];
@@ -39,6 +41,25 @@ test("the emulator ends a streamed response over 200 MB with Function.ResponseSi
   assert.equal(out.error?.errorType, "Function.ResponseSizeTooLarge");
   assert.equal(out.error?.errorMessage, "Response payload size exceeded maximum allowed payload size (209715200 bytes).");
   assert.ok(received <= 200 * 1024 * 1024, `the caller got ${received} bytes`);
+});
+
+test("the Runtime API breaking a streamed response's connection is a runtime failure: one line on stderr, exit 1", async (t) => {
+  const server = createServer((req, res) => {
+    if (req.url === "/2018-06-01/runtime/invocation/next") {
+      res.writeHead(200, { "lambda-runtime-aws-request-id": "req-1", "lambda-runtime-deadline-ms": String(Date.now() + 60_000) });
+      return void res.end(JSON.stringify({ action: "cap", mib: 200 }));
+    }
+    req.once("data", () => req.socket.destroy()); // the streamed /response: cut after its first bytes
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const exit = await runToExit([process.execPath, "--import", "tsx", join(root, streamingFixture)], { AWS_LAMBDA_RUNTIME_API: address });
+  assert.equal(exit.code, 1, exit.stderr);
+  assert.match(exit.stderr, new RegExp(`^micro-lambda: the Runtime API at ${address} broke the streamed POST /2018-06-01/runtime/invocation/req-1/response: \\w`, "m"));
 });
 
 for (const [label, commandFor] of [
