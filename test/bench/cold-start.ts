@@ -1,5 +1,7 @@
 // Bench section: cold start, spawn → first GET /next at a loopback Runtime API, for the hello and heavy-init
 // bootstraps against `node bundle` on the same Node binary and against aws-lambda-ric.
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { build, nodeVersion, targetNode } from "./lib/builds.ts";
 import { coldStart, type ColdStart, type Runnable } from "./lib/processes.ts";
 import { ric } from "./lib/ric.ts";
@@ -19,6 +21,7 @@ const nodeAlone =
 export async function run(): Promise<Section> {
   const node = targetNode();
   const hello = await build("examples/hello/main.ts", "hello", "x86_64");
+  const helloSnapshot = await build("examples/hello/main.ts", "hello", "x86_64", ["--snapshot"]);
   const heavyDefault = await build("examples/heavy-init/main.ts", "heavy-init", "x86_64");
   const heavyPlain = await build("examples/heavy-init/main.ts", "heavy-init", "x86_64", ["--no-code-cache"]);
   const heavySnapshot = await build("examples/heavy-init/main.ts", "heavy-init", "x86_64", ["--snapshot"]);
@@ -27,6 +30,7 @@ export async function run(): Promise<Section> {
   const variants: Record<string, Runnable> = {
     helloBootstrap: { label: "hello: bootstrap", command: [hello.bootstrap] },
     helloBundle: { label: "hello: `node bundle.cjs`", command: [node, hello.bundle] },
+    helloSnapshot: { label: "hello: bootstrap `--snapshot`", command: [helloSnapshot.bootstrap] },
     heavyBootstrap: { label: "heavy init: bootstrap (default: code cache)", command: [heavyDefault.bootstrap] },
     heavyPlain: { label: "heavy init: bootstrap `--no-code-cache`", command: [heavyPlain.bootstrap] },
     heavySnapshot: { label: "heavy init: bootstrap `--snapshot`", command: [heavySnapshot.bootstrap] },
@@ -69,6 +73,7 @@ export async function run(): Promise<Section> {
         row("nodeAlone", "nodeAlone", ""),
         row("helloBundle", "helloBundle", ""),
         row("helloBootstrap", "helloBundle", "`node bundle`"),
+        row("helloSnapshot", "helloBundle", "`node bundle`"),
         ...(peer.ok ? [row("ric", "helloBundle", "`node bundle`")] : []),
         row("heavyBundle", "heavyBundle", ""),
         row("heavyPlain", "heavyBundle", "`node bundle`"),
@@ -91,9 +96,11 @@ export async function run(): Promise<Section> {
       ],
     ),
     "",
+    `What bounds the snapshot: restoring the heap. A snapshot of hello (a ${mb(blobBytes(helloSnapshot))} blob: Node's own start-up heap) starts in ${ms(base("helloSnapshot"))} (${ms(base("helloBootstrap"))} without); heavy init's (${mb(blobBytes(heavySnapshot))}: the SDK's modules, evaluated) takes ${ms(base("heavySnapshot") - base("helloSnapshot"))} more to deserialise, against ${ms(base("heavyBootstrap") - base("helloBootstrap"))} to load and run the SDK's code with a code cache and ${ms(base("heavyPlain") - base("helloBootstrap"))} without.`,
+    "",
     `What bounds the hello figures: Node itself. Node alone, doing nothing but connect and send \`GET /next\`, takes ${ms(base("nodeAlone"))}; the hello bootstrap spends ${ms(base("helloBootstrap") - base("nodeAlone"))} more, \`node bundle\` ${ms(base("helloBundle") - base("nodeAlone"))} more.`,
     peer.ok
-      ? `aws-lambda-ric: ${peer.note}. It is itself a small bundled ESM file plus a native addon, started by the same Node binary, so its cold start is also mostly Node's own: the 0.5× target would need a start faster than Node alone.`
+      ? `The peer is ${peer.note}. It is itself a small bundled ESM file plus a native addon, started by the same Node binary, so its cold start is also mostly Node's own: the 0.5× target would need a start faster than Node alone.`
       : `**aws-lambda-ric could not be built, so it is not in this table**: ${peer.reason}`,
   ];
   return {
@@ -114,4 +121,8 @@ export async function run(): Promise<Section> {
       },
     ],
   };
+}
+
+function blobBytes(built: { dir: string }): number {
+  return statSync(join(built.dir, "sea", "sea.blob")).size;
 }

@@ -35,7 +35,7 @@ export async function run(): Promise<Section> {
     ratio(built.unzippedBytes, nodeBytes[built.arch]),
     seconds === undefined ? "" : `${seconds.toFixed(1)} s`,
     // The 41 MB target is hello's; a function's own code adds to it, so the others are checked against Lambda's 50 MB.
-    built.zipBytes > ZIP_LIMIT ? "**over Lambda's 50 MB**" : seconds === undefined ? "(under 50 MB)" : verdict(built.zipBytes, ZIP_TARGET),
+    built.zipBytes > ZIP_LIMIT ? "**over Lambda's 50 MB**" : built.flags.length > 0 || seconds === undefined ? "(under 50 MB)" : verdict(built.zipBytes, ZIP_TARGET),
   ]);
 
   return {
@@ -43,7 +43,7 @@ export async function run(): Promise<Section> {
     lines: [
       `What \`./build.sh\` makes (Node ${nodeVersion()}, zip level as build.sh sets it), hello built afresh for each row, one build at a time, the target Node already cached in .cache/node (a first build also downloads it: add a few seconds). "unzipped" is everything the zip holds; the ratio compares it with the stripped Node binary the bootstrap is a copy of (${arches.map((arch) => `${arch} ${mb(nodeBytes[arch])}`).join(", ")}). arm64 builds make their blob with the arm64 Node under qemu-user.`,
       "",
-      ...table(["build", "zip", "unzipped", "vs stripped node", "build time", "hello zip ≤ 41 MB"], rows),
+      ...table(["build", "zip", "unzipped", "vs stripped node", "build time", "zip ≤ 41 MB (hello, default build)"], rows),
       "",
       `\`--al2\` adds ${arches.map((arch) => `${mb(hello[`${arch}-al2`].zipBytes - hello[arch].zipBytes, 2)} zipped on ${arch}`).join(", ")} (the loader and libraries in lib/). Lambda's direct-upload limit is 50 MB zipped, 250 MB unzipped.`,
     ],

@@ -117,7 +117,7 @@ export async function run(): Promise<Section> {
           ...(peer.ok ? [{ label: "aws-lambda-ric", value: rate("ric"), kind: "peer" as const }] : []),
           { label: "floor: node:http loop", value: rate("floorHttp"), kind: "baseline" },
           { label: "floor: raw socket loop", value: rate("floorRaw"), kind: "baseline" },
-          { label: "prototype: on node:net", value: rate("prototype"), kind: "ours" },
+          { label: "prototype: on node:net", value: rate("prototype"), kind: "prototype" },
         ],
       },
       {

@@ -14,6 +14,8 @@ export interface Built {
   /** dist/NAME/ARCH */
   name: string;
   arch: Arch;
+  /** The build.sh flags besides --name and --arch. */
+  flags: string[];
   dir: string;
   bootstrap: string;
   zip: string;
@@ -39,7 +41,7 @@ export function targetNode(arch: Arch = "x86_64"): string {
 /** `entry` (from the project root) built for `arch` as dist/bench-NAME[-flags]/ARCH, or reused when fresh. */
 export async function build(entry: string, name: string, arch: Arch, flags: string[] = []): Promise<Built> {
   const built = await sharedBuild(entry, arch, [...flags, "--name", benchName(name, flags)]);
-  return describe(built.name, arch);
+  return describe(built.name, arch, flags);
 }
 
 /** Always runs build.sh (as dist/bench-size-NAME[-flags]/ARCH) and times it: for the build-time figures. */
@@ -50,21 +52,21 @@ export async function timedBuild(entry: string, name: string, arch: Arch, flags:
   const { code, output } = await buildSh([entry, "--name", folder, "--arch", arch, ...flags]);
   const seconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`./build.sh ${entry} --arch ${arch} ${flags.join(" ")} failed (exit ${code}): ${output.trim().slice(-1500)}`);
-  return { ...describe(folder, arch), seconds };
+  return { ...describe(folder, arch, flags), seconds };
 }
 
 function benchName(name: string, flags: string[]): string {
   return ["bench", name, ...flags.map((flag) => flag.replace(/^--/, ""))].join("-");
 }
 
-function describe(name: string, arch: Arch): Built {
+function describe(name: string, arch: Arch, flags: string[]): Built {
   const dir = join(root, "dist", name, arch);
   const bundle = ["bundle.cjs", "bundle.js"].map((file) => join(dir, "sea", file)).find((file) => existsSync(file));
   if (!bundle) throw new Error(`${dir}/sea holds no bundle.cjs or bundle.js`);
   const bootstrap = join(dir, "bootstrap");
   const zip = join(dir, "function.zip");
   const unzippedBytes = statSync(bootstrap).size + (existsSync(join(dir, "lib")) ? folderBytes(join(dir, "lib")) : 0);
-  return { name, arch, dir, bootstrap, zip, bundle, zipBytes: statSync(zip).size, unzippedBytes };
+  return { name, arch, flags, dir, bootstrap, zip, bundle, zipBytes: statSync(zip).size, unzippedBytes };
 }
 
 function folderBytes(dir: string): number {

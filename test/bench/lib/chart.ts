@@ -4,8 +4,8 @@
 export interface Bar {
   label: string;
   value: number;
-  /** ours: micro-lambda; baseline: the same-machine reference (node bundle, the floor); peer: aws-lambda-ric. */
-  kind: "ours" | "baseline" | "peer";
+  /** ours: micro-lambda; prototype: a measured change not shipped; baseline: the same-machine reference (node bundle, the floor); peer: aws-lambda-ric. */
+  kind: "ours" | "prototype" | "baseline" | "peer";
 }
 
 export interface ChartPanel {
@@ -15,8 +15,8 @@ export interface ChartPanel {
   bars: Bar[];
 }
 
-const colours = { ours: "#2563eb", baseline: "#9ca3af", peer: "#f59e0b" } as const;
-const legend = { ours: "micro-lambda", baseline: "baseline (same Node binary)", peer: "aws-lambda-ric" } as const;
+const colours = { ours: "#2563eb", prototype: "#93c5fd", baseline: "#9ca3af", peer: "#f59e0b" } as const;
+const legend = { ours: "micro-lambda", prototype: "prototype (not shipped)", baseline: "baseline (same Node binary)", peer: "aws-lambda-ric" } as const;
 
 const width = 760;
 const labelWidth = 230;
@@ -35,10 +35,11 @@ export function renderChart(panels: ChartPanel[], caption: string): string {
 
   // Legend.
   let x = margin;
-  for (const kind of ["ours", "baseline", "peer"] as const) {
+  const used = new Set(panels.flatMap((panel) => panel.bars.map((bar) => bar.kind)));
+  for (const kind of (["ours", "prototype", "baseline", "peer"] as const).filter((kind) => used.has(kind))) {
     parts.push(`<rect x="${x}" y="${y}" width="12" height="12" rx="2" fill="${colours[kind]}"/>`);
     parts.push(`<text x="${x + 18}" y="${y + 11}" class="small">${escape(legend[kind])}</text>`);
-    x += 30 + legend[kind].length * 7;
+    x += 30 + legend[kind].length * 6.5;
   }
   y += 12 + panelGap;
 
