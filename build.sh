@@ -75,6 +75,7 @@ main() {
   install_dependencies
   WORK=$(mkdir -p "$ROOT/dist" && mktemp -d "$ROOT/dist/.work.XXXXXX")
   trap 'rm -rf "$WORK"' EXIT
+  trap 'exit 130' INT TERM # so that the EXIT trap cleans up after Ctrl-C too
 
   local started=$SECONDS
   echo "build.sh: ${ENTRY#"$ROOT/"} → dist/$NAME/{${ARCHES[*]}}, Node $NODE_VERSION, $(describe_flavour)"
