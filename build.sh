@@ -21,7 +21,8 @@
 #               stripping an injected binary corrupts it.
 #   ship_glibc  (--al2 only) the loader and libraries in lib/, interpreter and DT_RPATH patched to them.
 #               Only after injection: patchelf first makes postject corrupt the dynamic section.
-#   package     zip with fixed timestamps, modes and order: the same inputs give a byte-identical zip.
+#   package     zip with fixed timestamps, modes and order: the same inputs give a byte-identical zip
+#               (except with --snapshot: a V8 heap is not reproducible, see make_blob).
 #
 # Flags:
 #   --name NAME       output folder (and extension name); default: the entry's folder name
@@ -56,9 +57,10 @@ NAME=""
 ARCHES=(x86_64 arm64)
 NODE_VERSION=$DEFAULT_NODE_VERSION
 SNAPSHOT=false
-# V8's code cache: the bundle's functions compiled at build time. Measured on an AWS SDK v3 init
-# (x86_64): 170 ms to the first /next without it, 141 ms with it; no difference for hello; the blob
-# grows by the cache's size (hundreds of KB for a large bundle). So on by default.
+# V8's code cache: the bundle's functions compiled at build time. Measured on examples/heavy-init
+# (AWS SDK v3, x86_64, to the first /next): 121 ms without it, 102 ms with it (`node bundle.cjs`: 120 ms);
+# no difference for hello; the blob grows by the cache (1.7 MB instead of 0.8 MB here). So on by default.
+# With --snapshot it is left out: the snapshot holds the compiled code already.
 CODE_CACHE=true
 AL2=false
 EXTENSION=false
