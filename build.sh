@@ -59,7 +59,7 @@ NODE_VERSION=$DEFAULT_NODE_VERSION
 SNAPSHOT=false
 # V8's code cache: the bundle's functions compiled at build time. Measured on examples/heavy-init
 # (AWS SDK v3, x86_64, to the first /next): 121 ms without it, 102 ms with it (`node bundle.cjs`: 120 ms);
-# no difference for hello; the blob grows by the cache (1.7 MB instead of 0.8 MB here). So on by default.
+# no difference for hello; the blob grows by the cache (1.7 MB for a 1.3 MB bundle here). So on by default.
 # With --snapshot it is left out: the snapshot holds the compiled code already.
 CODE_CACHE=true
 AL2=false
