@@ -52,7 +52,8 @@ export function streamingSuite(label: string, commandFor: () => Promise<string[]
     const scratch = mkdtempSync(join(tmpdir(), "micro-lambda-streaming-"));
     let gates = 0;
     before(async () => {
-      emulator = await Emulator.start({ command: await commandFor(), timeoutMs: 120_000, initTimeoutMs: 60_000 });
+      // --expose-gc: the backpressure test collects garbage as it goes, to measure what is held.
+      emulator = await Emulator.start({ command: await commandFor(), timeoutMs: 120_000, initTimeoutMs: 60_000, env: { NODE_OPTIONS: "--expose-gc" } });
     });
     after(() => emulator.close());
 
@@ -243,7 +244,9 @@ export function streamingSuite(label: string, commandFor: () => Promise<string[]
       const honoured = await stream("large", mib);
       assert.equal(honoured.out.ok, true, JSON.stringify(honoured.out.error));
       assert.equal(honoured.received, mib * MiB);
-      assert.ok(Number(readFileSync(`${pidFile}.waits`, "utf8")) > 0, "write() returned false while the caller was slow");
+      const { waits, gc } = JSON.parse(readFileSync(`${pidFile}.waits`, "utf8")) as { waits: number; gc: boolean };
+      assert.ok(waits > 0, "write() returned false while the caller was slow");
+      assert.equal(gc, true, "the function runs with --expose-gc, so RSS shows what is held, not uncollected garbage");
       assert.ok(honoured.growth < mib / 2, `the runtime's RSS grew by ${honoured.growth.toFixed(1)} MiB while streaming ${mib} MiB`);
       // The control: the same bytes from a handler that ignores write()'s false are held in the runtime, and the probe sees it.
       const ignored = await stream("large-nobp", mib);
