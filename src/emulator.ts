@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import type { Writable } from "node:stream";
-import { Extensions } from "./emulator-extensions.ts";
+import { Extensions, parseJson, readBody } from "./emulator-extensions.ts";
 
 export interface EmulatorOptions {
   /** The function's command: a bootstrap (`["dist/hello/x86_64/bootstrap"]`) or `["npx", "tsx", "main.ts"]`. */
@@ -691,28 +691,6 @@ function signal(sandbox: Sandbox, name: NodeJS.Signals): void {
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-}
-
-/** Reads a request body, keeping at most `limit` bytes (the rest is drained, so the connection stays usable). */
-function readBody(req: IncomingMessage, limit = Infinity): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      if (size < limit) chunks.push(chunk);
-      size += chunk.length;
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-function parseJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString("utf8"));
-  } catch {
-    return undefined;
-  }
 }
 
 function lowerCased(headers: Record<string, string> | undefined): Record<string, string> {
