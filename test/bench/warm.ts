@@ -16,7 +16,7 @@ import type { Section } from "./run.ts";
 const INVOCATIONS = 40_000;
 const HALF = INVOCATIONS / 2;
 /** Runs per variant (round-robin, shuffled); the figures come from the run with the median throughput. */
-const ROUNDS = 3;
+const ROUNDS = 5;
 const CEILING_PAIRS = 200_000;
 const CEILING_WINDOW = 64;
 
