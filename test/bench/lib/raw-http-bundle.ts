@@ -8,7 +8,7 @@ const root = fileURLToPath(new URL("../../..", import.meta.url));
 const prototype = fileURLToPath(new URL("./raw-http.ts", import.meta.url));
 
 /**
- * Bundles `entry` as build.sh does (esbuild, CommonJS, names kept, not minified) but with lib/raw-http.ts in place of
+ * Bundles `entry` with build.sh's esbuild options (CommonJS, whitespace and syntax minified, names kept) but with lib/raw-http.ts in place of
  * src/http.ts, into `outfile`: a function whose transport is the prototype, to run as `node outfile`.
  */
 export async function bundleWithRawHttp(entry: string, outfile: string): Promise<void> {
@@ -20,6 +20,8 @@ export async function bundleWithRawHttp(entry: string, outfile: string): Promise
     platform: "node",
     format: "cjs",
     target: "node24",
+    minifyWhitespace: true,
+    minifySyntax: true,
     keepNames: true,
     legalComments: "none",
     logLevel: "warning",
