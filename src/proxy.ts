@@ -144,7 +144,7 @@ export async function runtimeApiProxy(options: ProxyOptions = {}): Promise<Runti
   const close = async () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
-    proxy.api.http.agent.destroy();
+    proxy.api.http.close();
   };
   if (sameAddress(upstream, address)) {
     await close();

@@ -114,7 +114,7 @@ export async function subscribeTelemetry(registration: { id: string; address: st
     await listener.close();
     throw new RuntimeApiError(`the Telemetry API at ${registration.address} cannot be reached (PUT ${path}): ${(cause as Error).message}`, undefined, { cause });
   } finally {
-    http.agent.destroy();
+    http.close();
   }
   if (status !== 200) {
     await listener.close();

@@ -1,13 +1,12 @@
 // Bench section: the warm loop and memory. 40,000 no-op invocations in a row (RSS read at init, at 20,000 and at
 // 40,000) for micro-lambda, aws-lambda-ric and two floors written here, all on the same Node binary, against a
-// fake Runtime API whose own ceiling is measured; plus a prototype of micro-lambda on a node:net transport.
+// fake Runtime API whose own ceiling is measured.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, root, targetNode } from "./lib/builds.ts";
 import { startFakeRuntimeApi } from "./lib/fake-runtime-api.ts";
 import { lambdaEnv, warmRun, type Runnable, type WarmRun } from "./lib/processes.ts";
-import { bundleWithRawHttp } from "./lib/raw-http-bundle.ts";
 import { ric } from "./lib/ric.ts";
 import { MB, mb, quantile, ratio, shuffle, summarise, table, us, verdict } from "./lib/stats.ts";
 import type { Section } from "./run.ts";
@@ -27,15 +26,12 @@ export async function run(): Promise<Section> {
   const node = targetNode();
   const hello = await build("examples/hello/main.ts", "hello", "x86_64");
   const peer = await ric();
-  const prototype = join(root, ".cache/bench/raw-http-hello.cjs");
-  await bundleWithRawHttp("examples/hello/main.ts", prototype);
 
   const variants: Record<string, Runnable> = {
     floorRaw: { label: "floor: raw socket loop", command: [node, lib("floor-raw.mjs")] },
     floorHttp: { label: "floor: node:http loop", command: [node, lib("floor-http.mjs")] },
     bootstrap: { label: "**micro-lambda: hello bootstrap**", command: [hello.bootstrap] },
     bundle: { label: "micro-lambda: `node bundle.cjs`", command: [node, hello.bundle] },
-    prototype: { label: "prototype: micro-lambda on node:net (lib/raw-http.ts), `node bundle`", command: [node, prototype] },
   };
   if (peer.ok) variants.ric = { ...peer.runnable, label: `${peer.runnable.label} (same handler)` };
   const keys = Object.keys(variants);
@@ -94,7 +90,6 @@ export async function run(): Promise<Section> {
         ["overhead p99 ≤ 1 ms", us(p("bootstrap", 0.99)), verdict(p("bootstrap", 0.99), 1)],
         [`RSS growth over the first ${count(HALF)} invocations ≤ 2 MB`, `${(warmup("bootstrap") / MB).toFixed(1)} MB`, verdict(warmup("bootstrap"), 2 * MB)],
         [`RSS growth over the next ${count(HALF)} (a leak keeps growing here)`, `${(steady("bootstrap") / MB).toFixed(1)} MB`, verdict(steady("bootstrap"), 2 * MB)],
-        ["(prototype) node:net transport vs the same code on node:http", ratio(rate("prototype"), rate("bundle")), ""],
       ],
     ),
     "",
@@ -117,7 +112,6 @@ export async function run(): Promise<Section> {
           ...(peer.ok ? [{ label: "aws-lambda-ric", value: rate("ric"), kind: "peer" as const }] : []),
           { label: "floor: node:http loop", value: rate("floorHttp"), kind: "baseline" },
           { label: "floor: raw socket loop", value: rate("floorRaw"), kind: "baseline" },
-          { label: "prototype: on node:net", value: rate("prototype"), kind: "prototype" },
         ],
       },
       {
