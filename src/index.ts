@@ -6,6 +6,7 @@ import { answer, loop, type Handler, type LoopState } from "./loop.ts";
 import type { ErrorResponse } from "./protocol.ts";
 import { runtimeApi, type RuntimeApi } from "./runtime-api.ts";
 import { registerNoOpExtension } from "./shutdown.ts";
+import { traceIdVariable } from "./trace-variable.ts";
 import type { StreamingHandler } from "./streaming.ts";
 
 export type { Handler } from "./loop.ts";
@@ -74,6 +75,7 @@ async function start(handler: Handler | StreamingHandler, options: LambdaOptions
   const concurrency = options.concurrency ?? maxConcurrency(process.env.AWS_LAMBDA_MAX_CONCURRENCY);
   const state: LoopState = { info: functionInfo(process.env), inFlight: new Map() };
   if (concurrency > 1) state.invokeStore = publishInvokeStore();
+  else state.setTraceVariable = traceIdVariable();
   if (options.onShutdown) await enableShutdown(options.onShutdown);
   // Init is over: from now on an uncaught error fails the invocations in flight, then the process exits.
   process.off("uncaughtException", failInit);

@@ -17,6 +17,8 @@ export interface LoopState {
   inFlight: Map<NextEvent, ResponseStream | undefined>;
   /** With more than one loop in the process, the trace id lives here instead of in `_X_AMZN_TRACE_ID`. */
   invokeStore?: InvokeStore;
+  /** With one loop, sets `_X_AMZN_TRACE_ID` (see trace-variable.ts for why it is not a plain assignment). */
+  setTraceVariable?: (value: string | undefined) => void;
 }
 
 /** Polls /next forever; returns only by throwing a `RuntimeApiError`, which means the sandbox is broken. */
@@ -63,8 +65,7 @@ function inScope<T>(event: NextEvent, state: LoopState, run: () => T): T {
     return state.invokeStore.run({ [invokeStoreKeys.requestId]: event.requestId, [invokeStoreKeys.traceId]: traceId, [invokeStoreKeys.tenantId]: tenantId }, run);
   }
   // Lambda's X-Ray convention: the trace id of the current invocation, or nothing when it has none.
-  if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
-  else delete process.env._X_AMZN_TRACE_ID;
+  state.setTraceVariable?.(traceId || undefined);
   return run();
 }
 

@@ -64,10 +64,13 @@ export function runtimeSuite(label: string, commandFor: (entry: string) => Promi
 
     test("_X_AMZN_TRACE_ID follows Lambda-Runtime-Trace-Id, and is unset when an event has none", async () => {
       const traceId = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-      const traced = await emulator.invoke({ action: "context" }, { traceId });
-      assert.equal((traced.result as { traceEnv: string }).traceEnv, traceId);
-      const untraced = await emulator.invoke({ action: "context" }, { traceId: null });
-      assert.equal((untraced.result as { traceEnv: string | null }).traceEnv, null);
+      const traced = (await emulator.invoke({ action: "context" }, { traceId })).result as { traceEnv: string; traceSeen: unknown };
+      assert.equal(traced.traceEnv, traceId);
+      // Kept in JavaScript rather than the C environment (setenv leaks every value), yet seen everywhere JavaScript looks, and by child processes.
+      assert.deepEqual(traced.traceSeen, { in: true, keys: true, copy: traceId, child: traceId });
+      const untraced = (await emulator.invoke({ action: "context" }, { traceId: null })).result as { traceEnv: string | null; traceSeen: unknown };
+      assert.equal(untraced.traceEnv, null);
+      assert.deepEqual(untraced.traceSeen, { in: false, keys: false, copy: null, child: "" });
     });
 
     test("one-time init runs once per sandbox: invocations share its state", async () => {
