@@ -241,16 +241,7 @@ export class Extensions {
     this.#members.push(member);
     let launchError: Error | undefined;
     child.on("error", (error) => (launchError = error));
-    for (const stream of [child.stdout!, child.stderr!]) {
-      let partial = "";
-      stream.setEncoding("utf8");
-      stream.on("data", (text: string) => {
-        const lines = (partial + text).split("\n");
-        partial = lines.pop()!;
-        for (const line of lines) this.#extensionLine(line);
-      });
-      stream.on("end", () => partial && this.#extensionLine(partial));
-    }
+    eachLine(child, (line) => this.#extensionLine(line));
     // If the emulator's process exits first, its extensions must not outlive it.
     const orphaned = () => kill(member);
     process.on("exit", orphaned);
@@ -595,6 +586,20 @@ function forbidden(res: ServerResponse, errorType: string, errorMessage: string)
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Calls `onLine` with each line a child process prints, on stdout or stderr. Shared with emulator.ts. */
+export function eachLine(child: ChildProcess, onLine: (line: string) => void): void {
+  for (const stream of [child.stdout!, child.stderr!]) {
+    let partial = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (text: string) => {
+      const lines = (partial + text).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) onLine(line);
+    });
+    stream.on("end", () => partial && onLine(partial));
+  }
 }
 
 /** Reads a request body, keeping at most `limit` bytes (the rest is drained, so the connection stays usable). Shared with emulator.ts. */

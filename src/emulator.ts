@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import type { Writable } from "node:stream";
-import { Extensions, parseJson, readBody } from "./emulator-extensions.ts";
+import { eachLine, Extensions, parseJson, readBody } from "./emulator-extensions.ts";
 
 export interface EmulatorOptions {
   /** The function's command: a bootstrap (`["dist/hello/x86_64/bootstrap"]`) or `["npx", "tsx", "main.ts"]`. */
@@ -299,16 +299,7 @@ export class Emulator {
     child.on("error", (error) => {
       sandbox.initError = { errorType: "Runtime.InvalidEntrypoint", errorMessage: `cannot start ${file}: ${error.message}` };
     });
-    for (const stream of [child.stdout!, child.stderr!]) {
-      let partial = "";
-      stream.setEncoding("utf8");
-      stream.on("data", (text: string) => {
-        const lines = (partial + text).split("\n");
-        partial = lines.pop()!;
-        for (const line of lines) this.#functionOutput(sandbox, line);
-      });
-      stream.on("end", () => partial && this.#functionOutput(sandbox, partial));
-    }
+    eachLine(child, (line) => this.#functionOutput(sandbox, line));
     // If this process exits first, its function must not outlive it.
     const orphaned = () => signal(sandbox, "SIGKILL");
     process.on("exit", orphaned);
