@@ -53,6 +53,8 @@ class Connection {
   readonly socket: Socket;
   #reader = new ReplyReader();
   #pending?: { resolve(reply: Reply): void; reject(error: Error): void };
+  /** What broke the socket, for the answer it leaves unfinished. */
+  #error?: Error;
 
   constructor(host: string, port: number, idle: Connection[]) {
     this.socket = process.getBuiltinModule("node:net").connect(port, host);
@@ -90,8 +92,6 @@ class Connection {
     this.socket.on("error", (error) => (this.#error = error));
   }
 
-  #error?: Error;
-
   send(head: string, body: string | Buffer | undefined): Promise<Reply> {
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
@@ -128,6 +128,8 @@ class ReplyReader {
   #status = 0;
   #headers: IncomingHttpHeaders = {};
   #body: Buffer[] = [];
+  /** Bytes still to come: of a Content-Length body, or of the current chunk. */
+  #remaining = 0;
   #step: () => Reply | "more" | "next" = this.#statusLine;
 
   /** Takes the next bytes; returns the answer once it is complete. Throws on bytes that are not HTTP. */
@@ -183,8 +185,6 @@ class ReplyReader {
     else this.#step = this.#untilClose;
     return "next";
   }
-
-  #remaining = 0;
 
   #lengthBody(): Reply | "more" {
     const body = this.#take(this.#remaining);

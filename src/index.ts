@@ -1,6 +1,6 @@
 // The entry point: `lambda(handler)` reads the environment, guards one-time init, starts the loop, and is the only place the process exits.
 import { functionInfo } from "./context.ts";
-import { InvocationError, RuntimeApiError, toErrorResponse } from "./errors.ts";
+import { InvocationError, toErrorResponse } from "./errors.ts";
 import { currentTraceId, publishInvokeStore } from "./invoke-store.ts";
 import { answer, loop, type Handler, type LoopState } from "./loop.ts";
 import type { ErrorResponse } from "./protocol.ts";
@@ -120,8 +120,13 @@ function maxConcurrency(value: string | undefined): number {
 }
 
 /** Where the Runtime API is: `MICRO_LAMBDA_RUNTIME_API` (set it to put a Runtime API proxy in front), else Lambda's own. */
+function configuredAddress(): string | undefined {
+  return process.env.MICRO_LAMBDA_RUNTIME_API || process.env.AWS_LAMBDA_RUNTIME_API;
+}
+
+/** The Runtime API address; without one this is not running as a Lambda function, and the process exits. */
 function runtimeAddress(): string {
-  const address = process.env.MICRO_LAMBDA_RUNTIME_API || process.env.AWS_LAMBDA_RUNTIME_API;
+  const address = configuredAddress();
   if (!address) {
     exit(new Error("AWS_LAMBDA_RUNTIME_API is not set: this program is a Lambda function. Run it on Lambda, or locally under the emulator: npx tsx src/emulator.ts -- <command>"));
   }
@@ -132,7 +137,7 @@ function runtimeAddress(): string {
 function failInit(thrown: unknown): void {
   const error = toErrorResponse(thrown);
   console.error(`micro-lambda: init failed: ${formatError(thrown, error)}`);
-  const address = process.env.MICRO_LAMBDA_RUNTIME_API || process.env.AWS_LAMBDA_RUNTIME_API;
+  const address = configuredAddress();
   if (!address) process.exit(1);
   report(() => runtimeApi(address).failInit(error));
 }
@@ -160,7 +165,7 @@ function report(send: () => Promise<unknown>): void {
 
 /** The only way out for a runtime failure: one clear line on stderr, exit code 1. */
 function exit(thrown: unknown): never {
-  const message = thrown instanceof RuntimeApiError || thrown instanceof Error ? thrown.message : String(thrown);
+  const message = thrown instanceof Error ? thrown.message : String(thrown);
   console.error(`micro-lambda: ${message}`);
   process.exit(1);
 }
