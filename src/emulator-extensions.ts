@@ -141,8 +141,8 @@ export class Extensions {
       this.#emit("platform.extension", { name: member.name, state, events: member.events, ...(member.reported ? { errorType: member.reported.errorType } : {}) });
     }
     const status = error ? "error" : "success";
-    this.#emit("platform.initRuntimeDone", { initializationType: "on-demand", phase: "init", status, ...(error ? { errorType: error.errorType } : {}) });
-    this.#emit("platform.initReport", { initializationType: "on-demand", phase: "init", status, metrics: { durationMs: round(durationMs) } });
+    this.#emitSoon("platform.initRuntimeDone", { initializationType: "on-demand", phase: "init", status, ...(error ? { errorType: error.errorType } : {}) });
+    this.#emitSoon("platform.initReport", { initializationType: "on-demand", phase: "init", status, metrics: { durationMs: round(durationMs) } });
     this.#backlog = undefined;
   }
 
@@ -174,7 +174,7 @@ export class Extensions {
 
   /** A line the function printed, for `function` subscribers. */
   functionLine(line: string): void {
-    this.#emit("function", line);
+    this.#emitSoon("function", line);
   }
 
   /** Who has not got as far as init needs, for the init-timeout message. */
@@ -462,9 +462,10 @@ export class Extensions {
   }
 
   /**
-   * An invocation's platform record, a turn later: the lines the function printed before answering reach the
-   * emulator through a pipe that may be read after the answer's socket. All of them go this way, so they keep
-   * their order.
+   * A record, a turn later: the lines the function printed before answering reach the emulator through a pipe
+   * that may be read after the answer's socket, so the platform records that follow them wait a turn. The
+   * function's lines go the same way, in the same first-in first-out order: a line of the next invocation,
+   * read while its platform.start is still waiting, must not overtake it.
    */
   #emitSoon(type: string, record: unknown): void {
     if (!this.#backlog && this.#subscriptions.length === 0) return;
@@ -519,6 +520,7 @@ export class Extensions {
 
   /** Every subscription's queue delivered, or `deadline` (epoch ms) reached. */
   async #drain(deadline: number): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve)); // what #emitSoon holds is queued first
     const all = Promise.all(
       this.#subscriptions.map(async (subscription) => {
         while (subscription.queue.length > 0) void this.#flush(subscription);
