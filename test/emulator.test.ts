@@ -124,32 +124,34 @@ test("close() answers queued invocations instead of leaving them hanging", async
 });
 
 test("CLI --invoke: prints the response and exits 0, or prints the error and exits 1", async () => {
-  const ok = await runToExit([tsx, "src/emulator.ts", "--invoke", '{"name":"cli"}', "--", ...tsxCommand("examples/hello/main.ts")], {});
+  const ok = await runToExit([tsx, "src/cli/bin.ts", "invoke", "--event", '{"name":"cli"}', "--", ...tsxCommand("examples/hello/main.ts")], {});
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(JSON.parse(ok.stdout).message, "Hello, cli!");
   assert.match(ok.stderr, /REPORT RequestId: /);
-  const failed = await runToExit([tsx, "src/emulator.ts", "--invoke", '{"items":"nope"}', ...tsxCommand("examples/errors/main.ts")], {});
+  const failed = await runToExit([tsx, "src/cli/bin.ts", "invoke", "--event", '{"items":"nope"}', ...tsxCommand("examples/errors/main.ts")], {});
   assert.equal(failed.code, 1);
   assert.equal(JSON.parse(failed.stdout).errorType, "ValidationError");
 });
 
 test("CLI usage errors exit 2 with the reason and the usage", async () => {
-  for (const [args, reason] of [
-    [[], /no function command given/],
-    [["--invoke", "{bad", "x"], /--invoke needs JSON/],
-    [["--port"], /--port needs a value/],
-    [["--timeout", "soon", "x"], /--timeout needs a non-negative number/],
-    [["--frobnicate", "x"], /unknown option --frobnicate/],
+  for (const [args, reason, usage] of [
+    [["invoke"], /no function given/, /usage: micro-lambda invoke/],
+    [["invoke", "--event", "{bad", "examples/hello/main.ts"], /--event needs JSON/, /usage: micro-lambda invoke/],
+    [["serve", "--port"], /--port needs a value/, /usage: micro-lambda serve/],
+    [["invoke", "--timeout", "soon", "x"], /--timeout needs a non-negative number/, /usage: micro-lambda invoke/],
+    [["invoke", "--frobnicate", "x"], /unknown option --frobnicate/, /usage: micro-lambda invoke/],
+    [["invoke", "dist/no-such/x86_64/bootstrap"], /dist\/no-such\/x86_64\/bootstrap: no such file/, /usage: micro-lambda invoke/],
+    [["frobnicate"], /unknown command "frobnicate"/, /usage: micro-lambda COMMAND/],
   ] as const) {
-    const out = await runToExit([tsx, "src/emulator.ts", ...args], {});
+    const out = await runToExit([tsx, "src/cli/bin.ts", ...args], {});
     assert.equal(out.code, 2, args.join(" "));
     assert.match(out.stderr, reason);
-    assert.match(out.stderr, /usage: tsx src\/emulator\.ts/);
+    assert.match(out.stderr, usage);
   }
 });
 
 test("CLI server mode: serves the Invoke API until stopped", async (t) => {
-  const child = spawn(tsx, ["src/emulator.ts", "--port", "0", "--env", "GREETING=unused", ...tsxCommand("examples/hello/main.ts")], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(tsx, ["src/cli/bin.ts", "serve", "--port", "0", "--env", "GREETING=unused", ...tsxCommand("examples/hello/main.ts")], { stdio: ["ignore", "ignore", "pipe"] });
   t.after(() => child.kill("SIGKILL"));
   const url = await new Promise<string>((resolve, reject) => {
     let text = "";

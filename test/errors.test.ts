@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { runInNewContext } from "node:vm";
-import { InvocationError, toErrorResponse } from "../src/errors.ts";
+import { InvocationError, toErrorResponse } from "../src/wire/errors.ts";
 
 test("an Error: its name, message, and stack lines", () => {
   const error = new TypeError("bad type");

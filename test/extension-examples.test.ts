@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { build, command, type Arch } from "./bootstraps.ts";
 import { extensionsFolder, logOutput } from "./extension-helpers.ts";
-import type { InvokeResult } from "../src/emulator.ts";
+import type { InvokeResult } from "../src/emulator/index.ts";
 import { startEmulator } from "./helpers.ts";
 
 interface FakeFirehose {

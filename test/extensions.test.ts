@@ -1,4 +1,4 @@
-// Extensions in the emulator: the helper (src/extension.ts) run under tsx from an extensions folder, against the emulator's Extensions API.
+// Extensions in the emulator: the helper (src/extension/) run under tsx from an extensions folder, against the emulator's Extensions API.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -190,7 +190,7 @@ test("outside Lambda, or with the API unreachable, the helper exits 1 with one c
 test("CLI: --extensions DIR starts the folder's extensions before the function", async (t) => {
   const record = recordFile(t);
   const dir = extensionsDir(t, ["recorder"]);
-  const out = await runToExit([tsx, join(root, "src/emulator.ts"), "--extensions", dir, "--invoke", '{"lines":1}', "--", ...chatty], { RECORD_FILE: record.path });
+  const out = await runToExit([tsx, join(root, "src/cli/bin.ts"), "invoke", "--extensions", dir, "--event", '{"lines":1}', "--", ...chatty], { RECORD_FILE: record.path });
   assert.equal(out.code, 0, out.stderr);
   assert.deepEqual(JSON.parse(out.stdout), { printed: 1 });
   assert.match(out.stderr, /EXTENSION\tName: recorder\tState: Ready\tEvents: \[INVOKE, SHUTDOWN\]/);

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Emulator, type EmulatorOptions } from "../src/emulator.ts";
+import { Emulator, type EmulatorOptions } from "../src/emulator/index.ts";
 
 export const root = fileURLToPath(new URL("..", import.meta.url));
 export const tsx = join(root, "node_modules/.bin/tsx");

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { test, type TestContext } from "node:test";
-import { httpClient } from "../src/http.ts";
+import { httpClient } from "../src/wire/http.ts";
 
 /** A TCP server on 127.0.0.1:0; `answer` gets each connection and the bytes of each request head. */
 async function rawServer(t: TestContext, answer: (socket: Socket, request: string) => void): Promise<{ address: string; connections: number }> {

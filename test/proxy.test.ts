@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PassThrough } from "node:stream";
 import { test, type TestContext } from "node:test";
-import { proxyErrorTypes, runtimeApiProxy, type ProxiedAnswer, type ProxiedEvent, type ProxyOptions, type RuntimeApiProxy } from "../src/proxy.ts";
+import { proxyErrorTypes, runtimeApiProxy, type ProxiedAnswer, type ProxiedEvent, type ProxyOptions, type RuntimeApiProxy } from "../src/proxy/index.ts";
 import { arches, bootstrap, build, buildSh, command, hostArch, type Arch } from "./bootstraps.ts";
 import { runToExit, startEmulator } from "./helpers.ts";
 
@@ -637,7 +637,7 @@ test("configuration from the environment: MICRO_LAMBDA_PROXY_PORT and MICRO_LAMB
 const hello = async (arch: Arch = hostArch) => command(await bootstrap("hello", arch), arch);
 
 /** The proxy example, built as a layer with the exec wrapper at its root. */
-const proxyLayer = (arch: Arch = hostArch) => build("examples/proxy/main.ts", arch, ["--extension", "--exec-wrapper", "src/proxy-wrapper.sh", "--name", "proxy"]);
+const proxyLayer = (arch: Arch = hostArch) => build("examples/proxy/main.ts", arch, ["--extension", "--exec-wrapper", "src/proxy/proxy-wrapper.sh", "--name", "proxy"]);
 
 /**
  * The emulator, with the function behind chained proxies, one per `hooks` entry: the function talks to the
@@ -901,10 +901,10 @@ test("examples/proxy is packaged as a layer: extensions/proxy and the exec wrapp
 });
 
 test("build.sh --exec-wrapper is refused, saying why, without --extension or when the file does not exist", async () => {
-  const notALayer = await buildSh(["examples/hello/main.ts", "--exec-wrapper", "src/proxy-wrapper.sh"]);
+  const notALayer = await buildSh(["examples/hello/main.ts", "--exec-wrapper", "src/proxy/proxy-wrapper.sh"]);
   assert.equal(notALayer.code, 1);
   assert.match(notALayer.output, /^build\.sh: --exec-wrapper src\/proxy-wrapper\.sh: only a layer \(--extension\) can carry an exec wrapper$/m);
-  const missing = await buildSh(["examples/proxy/main.ts", "--extension", "--exec-wrapper", "src/no-such-wrapper.sh"]);
+  const missing = await buildSh(["examples/proxy/main.ts", "--extension", "--exec-wrapper", "src/proxy/no-such-wrapper.sh"]);
   assert.equal(missing.code, 1);
   assert.match(missing.output, /^build\.sh: --exec-wrapper src\/no-such-wrapper\.sh: no such file$/m);
 });

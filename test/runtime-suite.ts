@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Writable } from "node:stream";
-import { Emulator } from "../src/emulator.ts";
+import { Emulator } from "../src/emulator/index.ts";
 import { accepted, event, fakeRuntimeApi, runToExit, startEmulator, type Answer, type Recorded } from "./helpers.ts";
 
 const fixture = "test/fixtures/behaviour/main.ts";

@@ -5,7 +5,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Emulator, type InvokeOptions, type InvokeResult } from "../src/emulator.ts";
+import { Emulator, type InvokeOptions, type InvokeResult } from "../src/emulator/index.ts";
 
 export const streamingFixture = "test/fixtures/streaming/main.ts";
 const MiB = 1024 * 1024;

@@ -1,11 +1,11 @@
-// The Telemetry API: the client and listener (src/telemetry.ts) against a fake and against the emulator, and the emulator's delivery and validation.
+// The Telemetry API: the client and listener (src/extension/telemetry.ts) against a fake and against the emulator, and the emulator's delivery and validation.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
-import { Extensions } from "../src/emulator-extensions.ts";
-import { RuntimeApiError } from "../src/errors.ts";
-import { listenHost, subscribeTelemetry, type TelemetryEvent } from "../src/telemetry.ts";
+import { Extensions } from "../src/emulator/extensions.ts";
+import { RuntimeApiError } from "../src/wire/errors.ts";
+import { listenHost, subscribeTelemetry, type TelemetryEvent } from "../src/extension/telemetry.ts";
 import { extensionsDir, recordFile } from "./extension-helpers.ts";
 import { fakeRuntimeApi, startEmulator, tsxCommand } from "./helpers.ts";
 

@@ -65,7 +65,7 @@ export async function run(): Promise<Section> {
     mb(rss[key].median),
   ];
   const lines = [
-    `Spawn → first \`GET /next\` at a loopback fake Runtime API, x86_64, median of ${rounds} runs per variant (round-robin, shuffled each round, after one uncounted warm-up run each). Every process is the same Node ${nodeVersion()} binary build.sh ships (${node.replace(/^.*\.cache/, ".cache")}).`,
+    `Spawn → first \`GET /next\` at a loopback fake Runtime API, x86_64, median of ${rounds} runs per variant (round-robin, shuffled each round, after one uncounted warm-up run each). Every process is the same Node ${nodeVersion()} binary build.sh ships (${node.replace(/^.*node_modules\//, "node_modules/")}).`,
     "",
     ...table(
       ["variant", "median", "min – max", "ratio", "RSS at first /next"],

@@ -7,7 +7,7 @@
 // its answer, and the next one cannot start before the extension has asked again, so the cycle is measured.
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Emulator } from "../../src/emulator.ts";
+import { Emulator } from "../../src/emulator/index.ts";
 import { build } from "../bootstraps.ts";
 
 const WARMUP = 300;

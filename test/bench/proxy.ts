@@ -28,7 +28,7 @@ export async function run(): Promise<{ title: string; lines: string[] }> {
   // Its own build name: a test run rebuilding dist/hello meanwhile cannot swap the binary under the measurement.
   const bootstrap = (await buildBootstrap("examples/hello/main.ts", "x86_64", ["--name", "bench-proxy-hello"])).executable;
   const version = /^readonly DEFAULT_NODE_VERSION=(\S+)$/m.exec(readFileSync(join(root, "build.sh"), "utf8"))![1]!;
-  const node = join(root, ".cache/node", version, "x86_64/node");
+  const node = join(root, "node_modules/.cache/micro-lambda/node", version, "x86_64/node");
   const work = mkdtempSync(join(tmpdir(), "proxy-bench-"));
   try {
     const proxyProgram = await bundleProxy(work);
@@ -62,7 +62,7 @@ export async function run(): Promise<{ title: string; lines: string[] }> {
     lines.push(
       "",
       "Latency is the fake Runtime API's clock, from the event written to the answer read (what Lambda bills); invocations/s is the",
-      `whole warm loop, \`/next\` included. The proxy is src/proxy.ts bundled and run alone by Node ${version}, in its own process as an`,
+      `whole warm loop, \`/next\` included. The proxy is src/proxy/ bundled and run alone by Node ${version}, in its own process as an`,
       `extension is; ${WARMUP} warm-up invocations per run are left out. Target: p50 added ≤ 0.2 ms. Without hooks every body is piped;`,
       "with hooks (no-op here) the event and the answer are read whole. Each message of an invocation takes two more loopback hops",
       `through node:http in a third process on ${cpus().length} cores, which is why the loop's rate drops more than the billed latency grows.`,
@@ -154,7 +154,7 @@ async function bundleProxy(work: string): Promise<string> {
   const outfile = join(work, "proxy.cjs");
   await build({
     stdin: {
-      contents: `import { runtimeApiProxy } from "./src/proxy.ts";
+      contents: `import { runtimeApiProxy } from "./src/proxy/index.ts";
 const hooks = process.env.BENCH_PROXY_HOOKS ? { onEvent: () => {}, onResponse: () => {} } : {};
 runtimeApiProxy(hooks).then((proxy) => process.stdout.write(proxy.address + "\\n"));`,
       resolveDir: root,

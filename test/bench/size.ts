@@ -41,7 +41,7 @@ export async function run(): Promise<Section> {
   return {
     title: "Size and build time",
     lines: [
-      `What \`./build.sh\` makes (Node ${nodeVersion()}, zip level as build.sh sets it), hello built afresh for each row, one build at a time, the target Node already cached in .cache/node (a first build also downloads it: add a few seconds). "unzipped" is everything the zip holds; the ratio compares it with the stripped Node binary the bootstrap is a copy of (${arches.map((arch) => `${arch} ${mb(nodeBytes[arch])}`).join(", ")}). arm64 builds make their blob with the arm64 Node under qemu-user.`,
+      `What \`./build.sh\` makes (Node ${nodeVersion()}, zip level as build.sh sets it), hello built afresh for each row, one build at a time, the target Node already cached in node_modules/.cache/micro-lambda/node (a first build also downloads it: add a few seconds). "unzipped" is everything the zip holds; the ratio compares it with the stripped Node binary the bootstrap is a copy of (${arches.map((arch) => `${arch} ${mb(nodeBytes[arch])}`).join(", ")}). arm64 builds make their blob with the arm64 Node under qemu-user.`,
       "",
       ...table(["build", "zip", "unzipped", "vs stripped node", "build time", "zip ≤ 41 MB (hello, default build)"], rows),
       "",

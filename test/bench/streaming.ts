@@ -2,7 +2,7 @@
 // first byte) and Lambda Managed Instances concurrency (invocations/s with 1 and 4 loops), all with the x86_64
 // bootstrap of test/bench/lib/stream-function.ts under the project's emulator on loopback.
 import { fileURLToPath } from "node:url";
-import { Emulator } from "../../src/emulator.ts";
+import { Emulator } from "../../src/emulator/index.ts";
 import { build, targetNode } from "./lib/builds.ts";
 import { ms, ratio, shuffle, summarise, table } from "./lib/stats.ts";
 import type { Section } from "./run.ts";

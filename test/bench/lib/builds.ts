@@ -35,7 +35,7 @@ export function nodeVersion(): string {
 
 /** The target Node binary build.sh caches (stripped): the same binary the bootstrap is made of. */
 export function targetNode(arch: Arch = "x86_64"): string {
-  return join(root, ".cache/node", nodeVersion(), arch, "node");
+  return join(root, "node_modules/.cache/micro-lambda/node", nodeVersion(), arch, "node");
 }
 
 /** `entry` (from the project root) built for `arch` as dist/bench-NAME[-flags]/ARCH, or reused when fresh. */

@@ -2,7 +2,7 @@
 // top-down summary: where the time goes per invocation, by function (self time) and by file.
 //
 //   node_modules/.bin/tsx test/bench/lib/profile.ts [INVOCATIONS] -- COMMAND...
-//   e.g. tsx test/bench/lib/profile.ts 20000 -- .cache/node/24.21.0/x86_64/node dist/bench-hello/x86_64/sea/bundle.cjs
+//   e.g. tsx test/bench/lib/profile.ts 20000 -- node_modules/.cache/micro-lambda/node/24.21.0/x86_64/node dist/bench-hello/x86_64/sea/bundle.cjs
 // The .cpuprofile is kept in .cache/bench/profiles/ (open it in Chrome DevTools or speedscope for a flame graph).
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";

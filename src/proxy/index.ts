@@ -7,10 +7,10 @@
 // an `AWS_LAMBDA_EXEC_WRAPPER` script that sets `AWS_LAMBDA_RUNTIME_API` (src/proxy-wrapper.sh).
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { toErrorResponse } from "./errors.ts";
-import { parseAddress } from "./http.ts";
-import { errorContentType, headers, invocationPathPattern, runtimePaths, type ErrorResponse } from "./protocol.ts";
-import { runtimeApi, type RuntimeApi } from "./runtime-api.ts";
+import { toErrorResponse } from "../wire/errors.ts";
+import { parseAddress } from "../wire/http.ts";
+import { errorContentType, headers, invocationPathPattern, runtimePaths, type ErrorResponse } from "../wire/protocol.ts";
+import { runtimeApi, type RuntimeApi } from "../runtime/runtime-api.ts";
 
 /** The environment variables a proxy reads when its options leave them out. */
 export const proxyEnv = {

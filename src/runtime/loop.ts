@@ -1,8 +1,8 @@
 // The invoke loop: take an event, run the handler, answer, repeat. A handler's failure is data, reported to /error.
 import { createContext, type Context, type FunctionInfo } from "./context.ts";
-import { InvocationError, toErrorResponse } from "./errors.ts";
+import { InvocationError, toErrorResponse } from "../wire/errors.ts";
 import { invokeStoreKeys, type InvokeStore } from "./invoke-store.ts";
-import { headers, type ErrorResponse } from "./protocol.ts";
+import { headers, type ErrorResponse } from "../wire/protocol.ts";
 import type { NextEvent, RuntimeApi } from "./runtime-api.ts";
 import { isStreaming, ResponseStream, type StreamingHandler } from "./streaming.ts";
 

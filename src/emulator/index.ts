@@ -1,4 +1,4 @@
-// A local Lambda: a real Runtime API server that starts the function, feeds it invocations, and reports what came back. Also a CLI.
+// A local Lambda: a real Runtime API server that starts the function, feeds it invocations, and reports what came back.
 //
 // The API paths are written here as literals, not imported from protocol.ts, on purpose: the emulator is the
 // independent other side of the protocol, so a wrong constant in the runtime fails a test instead of being copied.
@@ -7,9 +7,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pathToFileURL } from "node:url";
 import type { Writable } from "node:stream";
-import { eachLine, Extensions, parseJson, readBody } from "./emulator-extensions.ts";
+import { eachLine, Extensions, parseJson, readBody } from "./extensions.ts";
 
 export interface EmulatorOptions {
   /** The function's command: a bootstrap (`["dist/hello/x86_64/bootstrap"]`) or `["npx", "tsx", "main.ts"]`. */
@@ -706,93 +705,4 @@ function peakMemoryMB(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-// ---- CLI ---------------------------------------------------------------------------------------------
-
-const usage = `usage: tsx src/emulator.ts [options] [--] COMMAND [ARGS...]
-
-Runs COMMAND (a bootstrap, or e.g. "npx tsx main.ts") as a Lambda function behind a local Runtime API.
-Without --invoke, serves Lambda's Invoke API, as aws-lambda-rie does:
-  curl -d '{"name":"you"}' http://127.0.0.1:9000/2015-03-31/functions/function/invocations
-
-options:
-  --invoke JSON        invoke once with JSON, print the response on stdout, exit 0 (1 if the function failed)
-  --port N             port to listen on (default 9000; 0 picks a free one)
-  --host ADDRESS       address to bind (default 127.0.0.1)
-  --timeout SECONDS    the function's timeout (default 3)
-  --memory MB          the function's memory size (default 128)
-  --concurrency N      invocations at once, as on Lambda Managed Instances (default 1)
-  --env NAME=VALUE     add to the function's environment (repeatable)
-  --extensions DIR     start the Lambda extensions in DIR (as /opt/extensions) before the function`;
-
-export async function main(argv: string[]): Promise<number> {
-  const options: EmulatorOptions = { command: [], port: 9000, output: process.stderr, env: {} };
-  let invokeOnce: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = () => {
-      const next = argv[++i];
-      if (next === undefined) throw new UsageError(`${arg} needs a value`);
-      return next;
-    };
-    const number = () => {
-      const n = Number(value());
-      if (!Number.isFinite(n) || n < 0) throw new UsageError(`${arg} needs a non-negative number, got ${argv[i]}`);
-      return n;
-    };
-    if (arg === "--") {
-      options.command.push(...argv.slice(i + 1));
-      break;
-    } else if (arg === "--invoke") invokeOnce = value();
-    else if (arg === "--port") options.port = number();
-    else if (arg === "--host") options.host = value();
-    else if (arg === "--timeout") options.timeoutMs = number() * 1000;
-    else if (arg === "--memory") options.memoryMB = number();
-    else if (arg === "--concurrency") options.concurrency = Math.max(1, Math.floor(number()));
-    else if (arg === "--extensions") options.extensionsDir = value();
-    else if (arg === "--env") {
-      const [name, ...rest] = value().split("=");
-      options.env![name!] = rest.join("=");
-    } else if (arg === "--help" || arg === "-h") {
-      console.log(usage);
-      return 0;
-    } else if (arg.startsWith("--")) throw new UsageError(`unknown option ${arg}`);
-    else {
-      options.command.push(...argv.slice(i));
-      break;
-    }
-  }
-  if (options.command.length === 0) throw new UsageError("no function command given");
-  if (invokeOnce !== undefined) {
-    let event: unknown;
-    try {
-      event = JSON.parse(invokeOnce);
-    } catch (error) {
-      throw new UsageError(`--invoke needs JSON: ${(error as Error).message}`);
-    }
-    const emulator = await Emulator.start({ ...options, port: 0 });
-    const result = await emulator.invoke(event);
-    await emulator.close();
-    process.stdout.write(result.payload.toString() + "\n");
-    return result.ok ? 0 : 1;
-  }
-  const emulator = await Emulator.start(options);
-  console.error(`micro-lambda emulator: Runtime API and Invoke API on ${emulator.url}; invoke with:\n  curl -d '{}' ${emulator.url}/2015-03-31/functions/function/invocations`);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void emulator.close().then(() => process.exit(0)));
-  return new Promise(() => {});
-}
-
-class UsageError extends Error {
-  override readonly name = "UsageError";
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: Error) => {
-      console.error(error instanceof UsageError ? `${error.message}\n\n${usage}` : `micro-lambda emulator: ${error.message}`);
-      process.exit(2);
-    },
-  );
 }

@@ -1,7 +1,7 @@
 // Graceful shutdown's opt-in: Lambda sends the runtime SIGTERM at shutdown only when an extension is registered, so the runtime registers a no-op internal one.
-import { RuntimeApiError } from "./errors.ts";
-import { httpClient } from "./http.ts";
-import { extensionPaths, headers } from "./protocol.ts";
+import { RuntimeApiError } from "../wire/errors.ts";
+import { httpClient } from "../wire/http.ts";
+import { extensionPaths, headers } from "../wire/protocol.ts";
 
 /** What the no-op extension is called (Go's is `GoLangEnableSIGTERM`, Rust's `_lambda-rust-runtime-no-op-graceful-shutdown-helper`). */
 export const shutdownExtensionName = "micro-lambda-graceful-shutdown";

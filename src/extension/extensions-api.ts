@@ -1,7 +1,7 @@
 // The Extensions API client: register, wait for the next event, report a failure. One function per endpoint.
-import { RuntimeApiError } from "./errors.ts";
-import { httpClient, type HttpClient, type Reply } from "./http.ts";
-import { errorContentType, extensionPaths, headers, type ErrorResponse } from "./protocol.ts";
+import { RuntimeApiError } from "../wire/errors.ts";
+import { httpClient, type HttpClient, type Reply } from "../wire/http.ts";
+import { errorContentType, extensionPaths, headers, type ErrorResponse } from "../wire/protocol.ts";
 
 export type ExtensionEventType = "INVOKE" | "SHUTDOWN";
 

@@ -3,13 +3,13 @@
 // An external extension is a separate program in the layer's extensions/ folder (/opt/extensions/NAME). Lambda
 // starts it before the function, waits for it to register, then for its first GET /event/next before the first
 // invocation, and, after each invocation, for it to ask for the next event again: work done in onInvoke is on
-// the invocation's clock. It never imports the runtime (src/index.ts): the two share only the HTTP helper.
-import { RuntimeApiError, toErrorResponse } from "./errors.ts";
+// the invocation's clock. It never imports the runtime (src/runtime/): the two share only the HTTP helper.
+import { RuntimeApiError, toErrorResponse } from "../wire/errors.ts";
 import { extensionsApi, type ExtensionEventType, type ExtensionsApi, type InvokeEvent, type Registration, type ShutdownEvent } from "./extensions-api.ts";
-import type { ErrorResponse } from "./protocol.ts";
+import type { ErrorResponse } from "../wire/protocol.ts";
 
 export type { ExtensionEvent, ExtensionEventType, InvokeEvent, Registration, ShutdownEvent } from "./extensions-api.ts";
-export type { ErrorResponse } from "./protocol.ts";
+export type { ErrorResponse } from "../wire/protocol.ts";
 
 /**
  * A failure with the error type the extension chooses (Lambda recommends `Extension.Reason`, such as

@@ -6,9 +6,9 @@
 // Batches go out one at a time, when `maxItems` or `maxBytes` is reached or `timeoutMs` has passed.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { RuntimeApiError } from "./errors.ts";
-import { httpClient } from "./http.ts";
-import { headers, telemetryPaths } from "./protocol.ts";
+import { RuntimeApiError } from "../wire/errors.ts";
+import { httpClient } from "../wire/http.ts";
+import { headers, telemetryPaths } from "../wire/protocol.ts";
 
 export type TelemetryType = "platform" | "function" | "extension";
 

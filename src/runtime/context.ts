@@ -1,6 +1,6 @@
 // The context object a handler receives: the managed Node.js runtime's fields, built from one event's headers and the function's environment.
-import { InvocationError } from "./errors.ts";
-import { headers } from "./protocol.ts";
+import { InvocationError } from "../wire/errors.ts";
+import { headers } from "../wire/protocol.ts";
 import type { NextEvent } from "./runtime-api.ts";
 
 export interface CognitoIdentity {

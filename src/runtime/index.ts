@@ -1,9 +1,9 @@
 // The entry point: `lambda(handler)` reads the environment, guards one-time init, starts the loop, and is the only place the process exits.
 import { functionInfo } from "./context.ts";
-import { InvocationError, toErrorResponse } from "./errors.ts";
+import { InvocationError, toErrorResponse } from "../wire/errors.ts";
 import { currentTraceId, publishInvokeStore } from "./invoke-store.ts";
 import { answer, loop, type Handler, type LoopState } from "./loop.ts";
-import type { ErrorResponse } from "./protocol.ts";
+import type { ErrorResponse } from "../wire/protocol.ts";
 import { runtimeApi, type RuntimeApi } from "./runtime-api.ts";
 import { registerNoOpExtension } from "./shutdown.ts";
 import { traceIdVariable } from "./trace-variable.ts";
@@ -11,8 +11,8 @@ import type { StreamingHandler } from "./streaming.ts";
 
 export type { Handler } from "./loop.ts";
 export type { Context, ClientContext, CognitoIdentity } from "./context.ts";
-export type { ErrorResponse } from "./protocol.ts";
-export { toErrorResponse, RuntimeApiError, InvocationError } from "./errors.ts";
+export type { ErrorResponse } from "../wire/protocol.ts";
+export { toErrorResponse, RuntimeApiError, InvocationError } from "../wire/errors.ts";
 export { streamifyResponse, HttpResponseStream, type ResponseStream, type StreamingHandler, type HttpResponsePrelude } from "./streaming.ts";
 export type { InvokeStore } from "./invoke-store.ts";
 
@@ -128,7 +128,7 @@ function configuredAddress(): string | undefined {
 function runtimeAddress(): string {
   const address = configuredAddress();
   if (!address) {
-    exit(new Error("AWS_LAMBDA_RUNTIME_API is not set: this program is a Lambda function. Run it on Lambda, or locally under the emulator: npx tsx src/emulator.ts -- <command>"));
+    exit(new Error("AWS_LAMBDA_RUNTIME_API is not set: this program is a Lambda function. Run it on Lambda, or locally under the emulator: npx micro-lambda invoke <command>"));
   }
   return address;
 }

@@ -1,8 +1,8 @@
 // The Runtime API client: one function per endpoint, and what each status code means.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
-import { RuntimeApiError } from "./errors.ts";
-import { httpClient, type HttpClient, type Reply } from "./http.ts";
-import { errorContentType, headers, runtimePaths, type ErrorResponse } from "./protocol.ts";
+import { RuntimeApiError } from "../wire/errors.ts";
+import { httpClient, type HttpClient, type Reply } from "../wire/http.ts";
+import { errorContentType, headers, runtimePaths, type ErrorResponse } from "../wire/protocol.ts";
 
 /** One event as `/next` delivered it: its id, the raw event bytes, and the headers the context is built from. */
 export interface NextEvent {

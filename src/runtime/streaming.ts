@@ -1,8 +1,8 @@
 // Response streaming: `streamifyResponse` marks a handler that writes its response while it runs, and `ResponseStream` carries those bytes to Lambda as they are written.
 import { Writable } from "node:stream";
 import type { Context } from "./context.ts";
-import { InvocationError, toErrorResponse } from "./errors.ts";
-import { httpIntegrationContentType, limits, type ErrorResponse } from "./protocol.ts";
+import { InvocationError, toErrorResponse } from "../wire/errors.ts";
+import { httpIntegrationContentType, limits, type ErrorResponse } from "../wire/protocol.ts";
 import type { StreamedResponse } from "./runtime-api.ts";
 
 /** A handler that writes its response to `responseStream` instead of returning it; what it returns is ignored. */
