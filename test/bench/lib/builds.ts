@@ -1,8 +1,8 @@
 // The bootstraps the bench measures. Built through test/bootstraps.ts (shared, reused while fresh) under the
 // bench's own names (dist/bench-*: a test run rebuilding dist/hello cannot swap a binary under a measurement);
 // the size section times real builds with `timedBuild`, which always runs build.sh.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { build as sharedBuild, buildSh, type Arch } from "../../bootstraps.ts";
@@ -36,6 +36,22 @@ export function nodeVersion(): string {
 /** The target Node binary build.sh caches (stripped): the same binary the bootstrap is made of. */
 export function targetNode(arch: Arch = "x86_64"): string {
   return join(root, "node_modules/.cache/micro-lambda/node", nodeVersion(), arch, "node");
+}
+
+/**
+ * A byte-identical copy of the target Node binary that only the bench runs. Pages that a process has mapped
+ * cannot be evicted from the page cache, and tests elsewhere on the machine run the shared copy: the bench's
+ * cold-cache runs need a binary no one else holds.
+ */
+export function privateNode(arch: Arch = "x86_64"): string {
+  const shared = targetNode(arch);
+  const copy = join(root, "node_modules/.cache/micro-lambda/bench", `node-${nodeVersion()}-${arch}`);
+  if (existsSync(copy) && statSync(copy).size === statSync(shared).size && statSync(copy).mtimeMs >= statSync(shared).mtimeMs) return copy;
+  mkdirSync(dirname(copy), { recursive: true });
+  const partial = `${copy}.${process.pid}`;
+  copyFileSync(shared, partial);
+  renameSync(partial, copy);
+  return copy;
 }
 
 /** `entry` (from the project root) built for `arch` as dist/bench-NAME[-flags]/ARCH, or reused when fresh. */

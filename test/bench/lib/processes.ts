@@ -1,9 +1,12 @@
 // Runs a runtime under the fast fake Runtime API and measures it: spawn → first `/next` (cold start), and a warm
 // loop of N invocations with the process's RSS after init and after the loop.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startFakeRuntimeApi, type FakeRuntimeApi } from "./fake-runtime-api.ts";
+import { evict, totalCached } from "./page-cache.ts";
+import { viewProcess } from "./proc.ts";
 
 /** What to run: a command line and the environment it needs beyond the Lambda variables every runtime gets. */
 export interface Runnable {
@@ -49,10 +52,21 @@ export interface ColdStart {
   ms: number;
   /** RSS when the first `/next` arrived. */
   rss: number;
+  /** Bytes read from storage by then (/proc/PID/io read_bytes): 0 when every page it needed was cached. */
+  readBytes: number;
+  /** The executable's path (/proc/PID/exe). */
+  executable: string;
+  /** Resident bytes of the executable's own mappings by then (smaps Rss). */
+  executableRss: number;
+  /** The executable and every file it maps by then (shared libraries, native addons). */
+  files: string[];
 }
 
-/** One cold start: a fresh fake, spawn, wait for the first `/next`, read RSS, kill. */
-export async function coldStart(runnable: Runnable, timeoutMs = 15_000): Promise<ColdStart> {
+/**
+ * One cold start: a fresh fake, spawn, wait for the first `/next`, read the process's memory and I/O, kill.
+ * `atFirstNext` may look at the process while it waits on that `/next` (after the time is taken).
+ */
+export async function coldStart(runnable: Runnable, timeoutMs = 15_000, atFirstNext?: (pid: number) => void): Promise<ColdStart> {
   const fake = await startFakeRuntimeApi({ invocations: 0 });
   const env = lambdaEnv(fake.address, runnable.env);
   const started = performance.now();
@@ -61,10 +75,44 @@ export async function coldStart(runnable: Runnable, timeoutMs = 15_000): Promise
   try {
     const first = await within(fake.firstNext, child, output, timeoutMs, `${runnable.label}: no GET /next`);
     const rss = rssBytes(child.pid!);
-    return { ms: first - started, rss };
+    const view = viewProcess(child.pid!);
+    atFirstNext?.(child.pid!);
+    return { ms: first - started, rss, readBytes: view.readBytes, executable: view.executable, executableRss: view.executableRss, files: view.files };
   } finally {
     await stop(child);
     await fake.close();
+  }
+}
+
+/** A cold start after evicting the runnable's files: what was left cached of them after the eviction too. */
+export interface Evicted extends ColdStart {
+  /** Bytes of its files still cached after the eviction (pages other processes map: libc and the like). */
+  left: number;
+  /** Of those, bytes of its executable (0 unless another process runs the same file). */
+  leftExecutable: number;
+}
+
+/** The files to evict for a variant: those its warm-up run mapped, those its command names, its handler's folder. */
+export function filesOf(runnable: Runnable, warmUp: ColdStart): string[] {
+  const named = runnable.command.filter((part) => part.startsWith("/") && isFile(part));
+  const taskRoot = runnable.env?.LAMBDA_TASK_ROOT;
+  const handler = taskRoot ? readdirSync(taskRoot).map((name) => join(taskRoot, name)).filter(isFile) : [];
+  return [...new Set([...warmUp.files, ...named, ...handler])];
+}
+
+/** Evicts `files` from the page cache, then one cold start: how a new Lambda sandbox starts. */
+export async function evictedStart(runnable: Runnable, files: string[]): Promise<Evicted> {
+  const after = await evict(files);
+  const sample = await coldStart(runnable);
+  const executable = after.find((file) => file.path === sample.executable)?.cached ?? 0;
+  return { ...sample, left: totalCached(after), leftExecutable: executable };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,146 @@
+// Bench section: init of real applications (the corpus, test/fixtures/corpus/APP/main.ts), each built by default and
+// with --snapshot, started with a warm and with a cold page cache: what --snapshot saves where init is heavy.
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { build, root, type Built } from "./lib/builds.ts";
+import { coldStart, evictedStart, filesOf, type ColdStart, type Runnable } from "./lib/processes.ts";
+import { mb, ms, ratio, shuffle, summarise, table, verdict } from "./lib/stats.ts";
+import type { Section } from "./run.ts";
+
+const corpusDir = join(root, "test/fixtures/corpus");
+/** Until the corpus exists, the two examples stand in for it (hello: no init to save; heavy init: the AWS SDK). */
+const standIns = ["examples/hello/main.ts", "examples/heavy-init/main.ts"];
+const WARM_RUNS = 12;
+const COLD_RUNS = 6;
+/** Stop starting new rounds after this long (each phase); every build has then had the same number of runs. */
+const BUDGET_MS = 3 * 60_000;
+/** The issue's targets: median corpus init with --snapshot against the default build. */
+const WARM_TARGET = 0.5;
+const COLD_TARGET = 0.6;
+
+type Flavour = "default" | "snapshot";
+const flavours: Flavour[] = ["default", "snapshot"];
+
+interface App {
+  name: string;
+  entry: string;
+  builds: Partial<Record<Flavour, { runnable: Runnable; files: string[]; warm: ColdStart[]; cold: ColdStart[] }>>;
+  /** Why a build is missing: its build failed, or its first start did. */
+  failures: Partial<Record<Flavour, string>>;
+}
+
+export async function run(): Promise<Section> {
+  const corpus = existsSync(corpusDir)
+    ? readdirSync(corpusDir)
+        .filter((name) => existsSync(join(corpusDir, name, "main.ts")))
+        .sort()
+        .map((name) => ({ name, entry: `test/fixtures/corpus/${name}/main.ts` }))
+    : [];
+  const standingIn = corpus.length === 0;
+  const entries = standingIn ? standIns.map((entry) => ({ name: entry.split("/")[1], entry })) : corpus;
+
+  const apps: App[] = [];
+  for (const { name, entry } of entries) {
+    const app: App = { name, entry, builds: {}, failures: {} };
+    for (const flavour of flavours) {
+      let built: Built;
+      try {
+        built = await build(entry, `corpus-${name}`, "x86_64", flavour === "snapshot" ? ["--snapshot"] : []);
+      } catch (error) {
+        app.failures[flavour] = `build failed: ${firstLines((error as Error).message)}`;
+        continue;
+      }
+      const runnable = { label: `${name} ${flavour}`, command: [built.bootstrap] };
+      try {
+        // The uncounted first start warms the page cache and lists the files the build maps.
+        app.builds[flavour] = { runnable, files: filesOf(runnable, await coldStart(runnable)), warm: [], cold: [] };
+      } catch (error) {
+        app.failures[flavour] = `did not start: ${firstLines((error as Error).message)}`;
+      }
+    }
+    apps.push(app);
+  }
+
+  // Round-robin over every build, shuffled each round: first with the page cache warm, then cold.
+  const runs = apps.flatMap((app) => flavours.flatMap((flavour) => (app.builds[flavour] ? [app.builds[flavour]!] : [])));
+  let warmRounds = 0;
+  for (const started = Date.now(); warmRounds < WARM_RUNS && Date.now() - started < BUDGET_MS; warmRounds++) {
+    for (const one of shuffle(runs)) one.warm.push(await coldStart(one.runnable));
+  }
+  let coldRounds = 0;
+  for (const started = Date.now(); coldRounds < COLD_RUNS && Date.now() - started < BUDGET_MS; coldRounds++) {
+    for (const one of shuffle(runs)) one.cold.push(await evictedStart(one.runnable, one.files));
+  }
+
+  const median = (app: App, flavour: Flavour, cache: "warm" | "cold", field: "ms" | "readBytes" = "ms") =>
+    summarise((app.builds[flavour]?.[cache] ?? []).map((sample) => sample[field])).median;
+  const ratioOf = (app: App, cache: "warm" | "cold") => median(app, "snapshot", cache) / median(app, "default", cache);
+  const measured = apps.filter((app) => app.builds.default && app.builds.snapshot);
+  const warmRatios = measured.map((app) => ratioOf(app, "warm"));
+  const coldRatios = measured.map((app) => ratioOf(app, "cold"));
+  const medianWarm = summarise(warmRatios).median;
+  const medianCold = summarise(coldRatios).median;
+  const slower = measured.filter((app) => ratioOf(app, "warm") > 1 || ratioOf(app, "cold") > 1);
+  const unbuilt = apps.filter((app) => !app.builds.snapshot || !app.builds.default);
+
+  const rows = apps.map((app) => {
+    const cell = (flavour: Flavour, cache: "warm" | "cold") => (app.builds[flavour] ? ms(median(app, flavour, cache)) : "—");
+    const measuredBoth = app.builds.default && app.builds.snapshot;
+    return [
+      app.name,
+      cell("default", "warm"),
+      cell("snapshot", "warm"),
+      measuredBoth ? `**${ratio(median(app, "snapshot", "warm"), median(app, "default", "warm"))}**` : "—",
+      cell("default", "cold"),
+      cell("snapshot", "cold"),
+      measuredBoth ? `**${ratio(median(app, "snapshot", "cold"), median(app, "default", "cold"))}**` : "—",
+      app.builds.default ? mb(median(app, "default", "cold", "readBytes")) : "—",
+      app.builds.snapshot ? mb(median(app, "snapshot", "cold", "readBytes")) : "—",
+    ];
+  });
+  const lines = [
+    standingIn
+      ? "**The corpus (test/fixtures/corpus/APP/main.ts) is not in this checkout yet: examples/hello and examples/heavy-init stand in for it.**\n"
+      : `The corpus: ${apps.length} applications in test/fixtures/corpus/ (${apps.map((app) => app.name).join(", ")}).`,
+    `Init = spawn → first \`GET /next\` at a loopback fake Runtime API, x86_64, each app built by default (code cache) and with \`--snapshot\`; median of ${warmRounds} runs per build with the page cache warm and of ${coldRounds} with it cold (every file the build maps evicted first, as in the cold-start section), round-robin over all builds, shuffled each round. Ratio = \`--snapshot\` ÷ default, each app against its own default build in this run.`,
+    "",
+    ...table(["app", "default, warm", "`--snapshot`, warm", "ratio", "default, cold", "`--snapshot`, cold", "ratio", "read, default", "read, `--snapshot`"], rows),
+    "",
+    "Targets (issue 12):",
+    "",
+    ...table(
+      ["target", "measured", ""],
+      [
+        [`median init with \`--snapshot\` ≤ ${WARM_TARGET}× the default build, warm page cache`, ratio(medianWarm, 1), verdict(medianWarm, WARM_TARGET)],
+        [`median init with \`--snapshot\` ≤ ${COLD_TARGET}× the default build, cold page cache`, ratio(medianCold, 1), verdict(medianCold, COLD_TARGET)],
+        [
+          "no app's `--snapshot` build starts slower than its default build (warm and cold)",
+          slower.length === 0 ? "none slower" : slower.map((app) => `${app.name} (${ratio(ratioOf(app, "warm"), 1)} warm, ${ratio(ratioOf(app, "cold"), 1)} cold)`).join(", "),
+          verdict(slower.length, 0),
+        ],
+        ["every app builds and starts with `--snapshot`", unbuilt.length === 0 ? `${apps.length} of ${apps.length}` : `${apps.length - unbuilt.length} of ${apps.length}`, verdict(unbuilt.length, 0)],
+      ],
+    ),
+    ...apps.flatMap((app) => flavours.filter((flavour) => app.failures[flavour]).map((flavour) => `\n- **${app.name}, ${flavour === "snapshot" ? "`--snapshot`" : "default"}**: ${app.failures[flavour]}`)),
+  ];
+  return {
+    title: "Init of real applications, with and without --snapshot",
+    lines,
+    chart: [
+      {
+        title: "Corpus init, --snapshot ÷ default build, median over apps (lower is better)",
+        unit: "×",
+        bars: [
+          { label: "warm page cache", value: medianWarm, kind: "ours" },
+          { label: "cold page cache", value: medianCold, kind: "ours" },
+          { label: "default build", value: 1, kind: "baseline" },
+        ],
+      },
+    ],
+  };
+}
+
+/** An error message cut to what a table note can hold. */
+function firstLines(message: string): string {
+  return message.trim().split("\n").slice(-6).join(" ").replace(/\s+/g, " ").slice(0, 400);
+}
