@@ -12,7 +12,7 @@ import { PassThrough } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { proxyErrorTypes, runtimeApiProxy, type ProxiedAnswer, type ProxiedEvent, type ProxyOptions, type RuntimeApiProxy } from "../src/proxy/index.ts";
 import { arches, bootstrap, build, buildSh, command, hostArch, type Arch } from "./bootstraps.ts";
-import { runToExit, startEmulator } from "./helpers.ts";
+import { runToExit, startEmulator, tsxCommand } from "./helpers.ts";
 
 const NEXT = "/2018-06-01/runtime/invocation/next";
 
@@ -350,7 +350,7 @@ for (const mode of ["without hooks", "with an onResponse hook"] as const) {
     const proxy = await startProxy(t, { upstream: upstream.address, ...(mode === "with an onResponse hook" ? { onResponse: (answer: ProxiedAnswer) => void audited.push(answer) } : {}) });
     const prelude = JSON.stringify({ statusCode: 200, headers: { "content-type": "text/plain" } }) + "\0".repeat(8);
     const chunks = [Buffer.from(prelude), Buffer.from("first line\n"), Buffer.from("second line\n"), Buffer.alloc(200_000, 0xab), Buffer.from("last")];
-    const errorBody = Buffer.from(JSON.stringify({ errorType: "Function.StreamBroke", errorMessage: "gave up after the last chunk", stackTrace: [] })).toString("base64");
+    const errorBody = Buffer.from(JSON.stringify({ errorType: "Function.StreamBroke", errorMessage: "gave up after the last chunk", trace: [] })).toString("base64");
     const trailers: [string, string][] = [["Lambda-Runtime-Function-Error-Type", "Function.StreamBroke"], ["Lambda-Runtime-Function-Error-Body", errorBody]];
 
     const { req, answer } = streamedPost(proxy.address, "stream-1");
@@ -491,7 +491,7 @@ test("a rejected event that cannot be reported upstream (its /error answered 500
   // The rejection went upstream as Lambda's error JSON, with the invocation id echoed.
   const reported = upstream.arrived[1]!;
   assert.equal(reported.url, "/2018-06-01/runtime/invocation/r1/error");
-  assert.deepEqual(JSON.parse(reported.body.toString()), { errorType: "Runtime.EventRejected", errorMessage: "no", stackTrace: [] });
+  assert.deepEqual(JSON.parse(reported.body.toString()), { errorType: "Runtime.EventRejected", errorMessage: "no", trace: [] });
   const headers = Object.fromEntries(pairsOf(reported.rawHeaders).map(([name, value]) => [name.toLowerCase(), value]));
   assert.equal(headers["lambda-runtime-invocation-id"], "inv-1");
   assert.equal(headers["lambda-runtime-function-error-type"], "Runtime.EventRejected");
@@ -512,7 +512,7 @@ test("an onResponse hook that throws on a streamed response is logged; the strea
   assert.equal((await answer).status, 202);
   assert.equal(upstream.arrived[0]!.body.toString(), "streamed bytes");
   for (let i = 0; i < 100 && proxy.logs.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.deepEqual(proxy.logs, ["micro-lambda proxy: response hook threw on the streamed response of s1, which had already gone on: Error: audit store down"]);
+  assert.deepEqual(proxy.logs, ["micro-lambda proxy: onResponse threw on the streamed response of s1, which had already gone on: Error: audit store down"]);
 });
 
 test("the runtime hangs up midway through a response a hook was to read: nothing goes upstream, the hook is not called", async (t) => {
@@ -724,10 +724,10 @@ test("an event onEvent rejects never reaches the function: the caller gets the r
   const { emulator } = await behindProxies(t, await hello(), record, firewall);
   const rejected = await emulator.invoke({ name: "Mallory" });
   assert.equal(rejected.ok, false);
-  assert.deepEqual(rejected.error, { errorType: proxyErrorTypes.rejected, errorMessage: "events naming Mallory are not allowed", stackTrace: [] });
+  assert.deepEqual(rejected.error, { errorType: proxyErrorTypes.rejected, errorMessage: "events naming Mallory are not allowed", trace: [] });
   assert.equal(rejected.errorTypeHeader, "Runtime.EventRejected");
   const custom = await emulator.invoke({ name: "Eve" });
-  assert.deepEqual(custom.error, { errorType: "Function.Forbidden", errorMessage: "no eavesdroppers", stackTrace: [] });
+  assert.deepEqual(custom.error, { errorType: "Function.Forbidden", errorMessage: "no eavesdroppers", trace: [] });
   const allowed = await emulator.invoke({ name: "Ada" });
   assert.deepEqual(allowed.result, { message: "Hello, Ada!", requestId: allowed.requestId });
   assert.deepEqual(handed, ['{"name":"Ada"}']);
@@ -739,7 +739,7 @@ test("rewrites: the function gets the rewritten event and headers; the caller ge
   const rewriter: ProxyOptions = {
     onEvent: (event) => ({ body: event.body.toString().replace("Ada", "Grace"), headers: { "Lambda-Runtime-Client-Context": '{"env":{"locale":"en"}}', "X-Added": "1" } }),
     onResponse: (answer) => ({ body: answer.body!.toString().toUpperCase() }),
-    onError: (answer) => ({ body: JSON.stringify({ ...JSON.parse(answer.body!.toString()), errorMessage: "[redacted]", stackTrace: [] }) }),
+    onError: (answer) => ({ body: JSON.stringify({ ...JSON.parse(answer.body!.toString()), errorMessage: "[redacted]", trace: [] }) }),
   };
   const { emulator } = await behindProxies(t, await hello(), record, rewriter);
   const out = await emulator.invoke({ name: "Ada" }, { clientContext: { env: { locale: "fr" } } });
@@ -750,7 +750,7 @@ test("rewrites: the function gets the rewritten event and headers; the caller ge
   assert.equal(handed[0]!.headers["content-length"], "16");
   assert.equal(handed[0]!.headers["lambda-runtime-aws-request-id"], out.requestId);
   const failed = await emulator.invoke(Buffer.from("not json"));
-  assert.deepEqual(failed.error, { errorType: "Runtime.MalformedEvent", errorMessage: "[redacted]", stackTrace: [] });
+  assert.deepEqual(failed.error, { errorType: "Runtime.MalformedEvent", errorMessage: "[redacted]", trace: [] });
 });
 
 test("a hook that throws fails that invocation (onEvent, onResponse, onError alike) and the next one works", async (t) => {
@@ -767,16 +767,16 @@ test("a hook that throws fails that invocation (onEvent, onResponse, onError ali
   };
   const { emulator, proxies } = await behindProxies(t, await hello(), hooks);
   const inEvent = await emulator.invoke({ name: "throw in onEvent" });
-  assert.deepEqual(inEvent.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onEvent hook threw TypeError: cannot read the event", stackTrace: [] });
+  assert.deepEqual(inEvent.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onEvent hook threw TypeError: cannot read the event", trace: [] });
   assert.equal(inEvent.errorTypeHeader, "Runtime.ProxyHookError");
   const fine = await emulator.invoke({ name: "Ada" });
   assert.deepEqual(fine.result, { message: "Hello, Ada!", requestId: fine.requestId });
   const inResponse = await emulator.invoke({ name: "throw in onResponse" });
-  assert.deepEqual(inResponse.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onResponse hook threw RangeError: audit store is full", stackTrace: [] });
+  assert.deepEqual(inResponse.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onResponse hook threw RangeError: audit store is full", trace: [] });
   // The function's own answer went nowhere: the invocation id it echoed is on the proxy's /error instead.
   assert.match(String(inResponse.answerHeaders?.["lambda-runtime-invocation-id"]), /^[0-9a-f-]{36}$/);
   const inError = await emulator.invoke(Buffer.from("not json"));
-  assert.deepEqual(inError.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onError hook threw string: a string, not an Error", stackTrace: [] });
+  assert.deepEqual(inError.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onError hook threw string: a string, not an Error", trace: [] });
   const stillFine = await emulator.invoke({ name: "Bo" });
   assert.deepEqual(stillFine.result, { message: "Hello, Bo!", requestId: stillFine.requestId });
   // One log line per failed invocation, the stack trace with it (it is kept out of what the caller sees).
@@ -903,10 +903,10 @@ test("examples/proxy is packaged as a layer: extensions/proxy and the exec wrapp
 test("build.sh --exec-wrapper is refused, saying why, without --extension or when the file does not exist", async () => {
   const notALayer = await buildSh(["examples/hello/main.ts", "--exec-wrapper", "src/proxy/proxy-wrapper.sh"]);
   assert.equal(notALayer.code, 1);
-  assert.match(notALayer.output, /^build\.sh: --exec-wrapper src\/proxy-wrapper\.sh: only a layer \(--extension\) can carry an exec wrapper$/m);
+  assert.match(notALayer.output, /^build\.sh: --exec-wrapper src\/proxy\/proxy-wrapper\.sh: only a layer \(--extension\) can carry an exec wrapper$/m);
   const missing = await buildSh(["examples/proxy/main.ts", "--extension", "--exec-wrapper", "src/proxy/no-such-wrapper.sh"]);
   assert.equal(missing.code, 1);
-  assert.match(missing.output, /^build\.sh: --exec-wrapper src\/no-such-wrapper\.sh: no such file$/m);
+  assert.match(missing.output, /^build\.sh: --exec-wrapper src\/proxy\/no-such-wrapper\.sh: no such file$/m);
 });
 
 test("examples/proxy: ALLOWED_EVENTS lets matching events through and fails the others before the function sees them", async (t) => {
@@ -919,7 +919,7 @@ test("examples/proxy: ALLOWED_EVENTS lets matching events through and fails the 
   assert.equal(ping.ok, true, "a bare path matches any value the field has");
   for (const refused of [{ Records: [{ eventSource: "aws:s3" }] }, { source: "aws.events.fake" }, "a string", [1, 2]]) {
     const out = await emulator.invoke(refused);
-    assert.deepEqual(out.error, { errorType: "Runtime.EventRejected", errorMessage: "this event is not in the function's allow-list (ALLOWED_EVENTS)", stackTrace: [] }, JSON.stringify(refused));
+    assert.deepEqual(out.error, { errorType: "Runtime.EventRejected", errorMessage: "this event is not in the function's allow-list (ALLOWED_EVENTS)", trace: [] }, JSON.stringify(refused));
   }
   const outcomes = audits().map((line) => line.outcome);
   assert.deepEqual(outcomes, ["response", "response", "response", "rejected", "rejected", "rejected", "rejected"]);
@@ -939,4 +939,145 @@ test("examples/proxy: a port already taken fails init with Extension.ProxyFailed
   const out = await emulator.invoke({});
   assert.equal(out.error?.errorType, "Extension.InitError");
   assert.match(out.error!.errorMessage, new RegExp(`^extension proxy failed to init: Extension.ProxyFailed: runtimeApiProxy: cannot listen on 127\\.0\\.0\\.1:${port} \\(MICRO_LAMBDA_PROXY_PORT\\): .*EADDRINUSE`));
+});
+
+// ---- hardening: what hooks return, sizes, failures nothing else handles ----------------------------------------
+
+test("a hook's return value no HTTP message can carry fails that invocation only, saying what was wrong; the proxy goes on", async (t) => {
+  const returns: Record<string, unknown> = {
+    "not latin1": { headers: { "X-Greeting": "Zoë 😀" } },
+    "CRLF in a value": { headers: { "X-Greeting": "hi\r\nInjected: yes" } },
+    "a space in a name": { headers: { "X Greeting": "hi" } },
+    "a number for a body": { body: 42 },
+    "a framing header": { headers: { "Content-Length": "1" } },
+    "an errorType with a line break": { reject: "no", errorType: "Bad\nType" },
+    "a string": "rewrite it, please",
+  };
+  const messages: Record<string, string> = {
+    "not latin1": `headers["X-Greeting"] = "Zoë 😀", which no header can carry (latin1 characters only, no line breaks or other control characters)`,
+    "CRLF in a value": `headers["X-Greeting"] = "hi\\r\\nInjected: yes", which no header can carry (latin1 characters only, no line breaks or other control characters)`,
+    "a space in a name": `a header name "X Greeting" that HTTP does not allow (letters, digits and !#$%&'*+-.^_\`|~ only)`,
+    "a number for a body": "body number \"42\", not a string or a Buffer (JSON.stringify it first)",
+    "a framing header": "a Content-Length header: the proxy frames the answer itself",
+    "an errorType with a line break": `errorType string "Bad\\nType": an error type is a non-empty string of latin1 characters without line breaks (it travels in a header)`,
+    "a string": `string "rewrite it, please", not nothing, {body?, headers?} or {reject, errorType?}`,
+  };
+  const hooks: ProxyOptions = {
+    onEvent: (event) => (event.body[0] === 0x7b ? (returns[JSON.parse(event.body.toString()).name] as undefined) : undefined),
+    onResponse: (answer) => (answer.body!.includes("object body") ? ({ body: { not: "serialised" } } as unknown as { body: string }) : undefined),
+    onError: () => ({ body: [1, 2] }) as unknown as { body: string },
+  };
+  const { emulator, proxies } = await behindProxies(t, tsxCommand("examples/hello/main.ts"), hooks);
+  for (const [name, message] of Object.entries(messages)) {
+    const out = await emulator.invoke({ name });
+    assert.deepEqual(out.error, { errorType: "Runtime.ProxyHookError", errorMessage: `the Runtime API proxy's onEvent hook returned ${message}`, trace: [] }, name);
+    const fine = await emulator.invoke({ name: "Ada" });
+    assert.deepEqual(fine.result, { message: "Hello, Ada!", requestId: fine.requestId }, `after ${name}`);
+  }
+  const objectBody = await emulator.invoke({ name: "object body" });
+  assert.deepEqual(objectBody.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onResponse hook returned body an object, not a string or a Buffer (JSON.stringify it first)", trace: [] });
+  const arrayBody = await emulator.invoke(Buffer.from("not json"));
+  assert.deepEqual(arrayBody.error, { errorType: "Runtime.ProxyHookError", errorMessage: "the Runtime API proxy's onError hook returned body an array, not a string or a Buffer (JSON.stringify it first)", trace: [] });
+  assert.deepEqual((await emulator.invoke({ name: "Bo" })).result?.message, "Hello, Bo!");
+  // One line per failed invocation, each saying which invocation and what the hook returned.
+  assert.equal(proxies[0]!.logs.length, Object.keys(messages).length + 2);
+  assert.match(proxies[0]!.logs[0]!, /^micro-lambda proxy: [0-9a-f-]{36}: the Runtime API proxy's onEvent hook returned headers\["X-Greeting"\] = "Zoë 😀", .*; this invocation fails$/);
+});
+
+const tooLargeAnswer = { errorMessage: "Exceeded maximum allowed payload size (6291556 bytes).", errorType: "RequestEntityTooLarge" };
+
+test("a buffered response over Lambda's 6,291,556 bytes, with hooks: the runtime gets Lambda's 413 before it has sent it all, the invocation fails upstream, nothing is held", async (t) => {
+  const upstream = await fakeUpstream(t, () => ({ status: 202, headers: sized([], accepted), body: accepted }));
+  const shown: ProxiedAnswer[] = [];
+  const proxy = await startProxy(t, { upstream: upstream.address, onResponse: (answer) => void shown.push(answer) });
+  const [host, port] = proxy.address.split(":");
+  const sevenMiB = Buffer.alloc(7 * 1024 * 1024, 0x78);
+  // Announced as 300 MiB, or chunked, and only 7 MiB sent: a proxy that waited for the whole body would never answer.
+  for (const [id, framing] of [["big-1", ["Content-Length", String(300 * 1024 * 1024)]], ["big-2", ["Transfer-Encoding", "chunked"]]] as const) {
+    const req = request({ host, port: Number(port), method: "POST", path: `/2018-06-01/runtime/invocation/${id}/response`, headers: ["Host", proxy.address, "Lambda-Runtime-Invocation-Id", `echo-${id}`, ...framing] });
+    req.on("error", () => {});
+    const answered = new Promise<IncomingMessage>((resolve) => req.once("response", resolve));
+    req.write(sevenMiB);
+    const res = await within(answered, `the 413 for ${id}`);
+    const parts: Buffer[] = [];
+    for await (const part of res) parts.push(part as Buffer);
+    req.destroy();
+    assert.equal(res.statusCode, 413);
+    assert.equal(res.headers["content-type"], "application/json");
+    assert.deepEqual(JSON.parse(Buffer.concat(parts).toString()), tooLargeAnswer);
+  }
+  await upstream.received(() => 0, 5000, "");
+  for (let i = 0; i < 100 && upstream.arrived.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(
+    upstream.arrived.map((arrived) => [arrived.url, JSON.parse(arrived.body.toString()), pairsOf(arrived.rawHeaders).find(([name]) => name.toLowerCase() === "lambda-runtime-invocation-id")?.[1]]),
+    ["big-1", "big-2"].map((id) => [
+      `/2018-06-01/runtime/invocation/${id}/error`,
+      { errorType: "Function.ResponseSizeTooLarge", errorMessage: "Response payload size exceeded maximum allowed payload size (6291556 bytes).", trace: [] },
+      `echo-${id}`,
+    ]),
+  );
+  assert.deepEqual(shown, [], "the hook does not see an answer that was never read");
+  assert.match(proxy.logs[0]!, /^micro-lambda proxy: big-1: the function's response is larger than 6291556 bytes: answered 413, the invocation fails$/);
+  // Exactly the limit still goes through, whole, and the hook sees it.
+  const limit = Buffer.alloc(6_291_556, 0x79);
+  const out = await call(agent(t), proxy.address, "POST", "/2018-06-01/runtime/invocation/just-fits/response", ["Content-Length", String(limit.length)], limit);
+  assert.equal(out.status, 202);
+  assert.equal(upstream.arrived.at(-1)!.body.length, limit.length);
+  assert.equal(shown[0]!.size, limit.length);
+});
+
+test("a real function whose response is over the limit, behind a proxy with hooks: the caller gets Function.ResponseSizeTooLarge, the next invocation works", async (t) => {
+  const { emulator } = await behindProxies(t, tsxCommand("test/fixtures/behaviour/main.ts"), { onResponse: () => undefined });
+  const big = await emulator.invoke({ action: "large" });
+  assert.deepEqual(big.error, { errorType: "Function.ResponseSizeTooLarge", errorMessage: "Response payload size exceeded maximum allowed payload size (6291556 bytes).", trace: [] });
+  const small = await emulator.invoke({ action: "large", bytes: 10 });
+  assert.equal(small.result, "xxxxxxxxxx");
+});
+
+test("a failure nothing else handles (here: the proxy's own log callback throws) is a 500 for that request, logged, and the proxy goes on", async (t) => {
+  const upstream = await fakeUpstream(t, (arrived) => (arrived.method === "GET" ? { status: 200, headers: sized(["Lambda-Runtime-Aws-Request-Id", "r1"], "{}"), body: "{}" } : { status: 202, headers: sized([], accepted), body: accepted }));
+  const printed: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => void printed.push(line);
+  t.after(() => (console.error = original));
+  let fail = true;
+  const proxy = await runtimeApiProxy({
+    port: 0,
+    upstream: upstream.address,
+    onEvent: () => {
+      throw new Error("hook broke");
+    },
+    log: () => {
+      if (fail) throw new Error("the log is full");
+    },
+  });
+  t.after(() => proxy.close());
+  const out = await call(agent(t), proxy.address, "GET", NEXT, []);
+  assert.equal(out.status, 500);
+  assert.deepEqual(JSON.parse(out.body.toString()), { errorType: "ProxyFailed", errorMessage: `GET ${NEXT}: the proxy failed: Error: the log is full` });
+  assert.match(printed[0]!, /^micro-lambda proxy: GET \/2018-06-01\/runtime\/invocation\/next: the proxy failed: Error: the log is full\nError: the log is full\n {4}at /);
+  fail = false;
+  const forwarded = await call(agent(t), proxy.address, "POST", "/2018-06-01/runtime/init/error", ["Content-Length", "2"], "{}");
+  assert.equal(forwarded.status, 202, "the proxy still serves");
+});
+
+test("the runtime hangs up mid-upload on a piped call (no hooks) and on a hooked one: the proxy goes on, nothing half-sent passes for whole", async (t) => {
+  const upstream = await fakeUpstream(t, () => ({ status: 202, headers: sized([], accepted), body: accepted }));
+  for (const hooks of [{}, { onError: () => undefined }] as ProxyOptions[]) {
+    const proxy = await startProxy(t, { upstream: upstream.address, ...hooks });
+    const [host, port] = proxy.address.split(":");
+    const before = upstream.arrived.length;
+    for (const path of ["/2018-06-01/runtime/invocation/r1/error", "/2018-06-01/runtime/init/error", "/unknown"]) {
+      const req = request({ host, port: Number(port), method: "POST", path, headers: ["Host", proxy.address, "Content-Length", "1000"] });
+      req.on("error", () => {});
+      req.write("part of it");
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      req.destroy();
+    }
+    const out = await call(agent(t), proxy.address, "POST", "/2018-06-01/runtime/invocation/r2/error", ["Content-Length", "2"], "{}");
+    assert.equal(out.status, 202);
+    // Piped calls reached the upstream as they began, and were broken off there (never completed with 10 bytes of 1000).
+    assert.ok(upstream.arrived.slice(before).every((arrived) => arrived.url.endsWith("r2/error") || arrived.body.length === 0 || arrived.body.length === 1000));
+    assert.deepEqual(proxy.logs, []);
+  }
 });

@@ -21,6 +21,11 @@ export const proxyEnv = {
 } as const;
 
 const DEFAULT_PORT = 9009;
+/**
+ * The most a buffered `/response` or `/error` may hold when a hook reads it: Lambda's own limit (6 MB and 100 bytes,
+ * the figure its Runtime API's 413 names). Past it the proxy answers that 413 itself, rather than hold the rest.
+ */
+const MAX_BUFFERED_BYTES = 6_291_556;
 
 /** The `errorType` of an invocation failed by the proxy: an event `onEvent` rejected, and a hook that threw. */
 export const proxyErrorTypes = { rejected: "Runtime.EventRejected", hookFailed: "Runtime.ProxyHookError" } as const;
@@ -130,7 +135,7 @@ export async function runtimeApiProxy(options: ProxyOptions = {}): Promise<Runti
   };
   const readsEvents = Boolean(options.onEvent) || keepsAnswers;
 
-  const server = http.createServer((req, res) => route(proxy, readsEvents, req, res));
+  const server = http.createServer((req, res) => handle(proxy, readsEvents, req, res));
   // Lambda's Runtime API never closes an idle connection nor times a request out: a /next waits as long as the
   // sandbox has no event (frozen, for minutes), and a streamed response may last the whole invocation.
   server.keepAliveTimeout = 0;
@@ -153,26 +158,36 @@ export async function runtimeApiProxy(options: ProxyOptions = {}): Promise<Runti
   return { address, upstream, close };
 }
 
+/**
+ * The one place every request goes through. Whatever goes wrong while serving it (a bug, a value no HTTP message
+ * can carry, a new route's mistake) ends here: that request gets a 500 whose JSON says why (or, midway through its
+ * answer, a broken connection), the proxy logs a line with the stack, and goes on serving the others.
+ */
+function handle(proxy: ProxyState, readsEvents: boolean, req: IncomingMessage, res: ServerResponse): void {
+  route(proxy, readsEvents, req, res).catch((error: unknown) => failed(proxy, req, res, error));
+}
+
 /** Which calls a hook looks at; everything else (and everything, without hooks) is forwarded untouched. */
-function route(proxy: ProxyState, readsEvents: boolean, req: IncomingMessage, res: ServerResponse): void {
+async function route(proxy: ProxyState, readsEvents: boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? "/";
-  if (readsEvents && req.method === "GET" && url === runtimePaths.next) return void next(proxy, req, res);
+  if (readsEvents && req.method === "GET" && url === runtimePaths.next) return next(proxy, req, res);
   const answer = req.method === "POST" && proxy.delivered ? invocationPathPattern.exec(url) : null;
   const requestId = answer ? decode(answer[1]!) : undefined;
   if (answer && requestId !== undefined) {
     const delivered = proxy.delivered!.get(requestId);
     proxy.delivered!.delete(requestId);
     const hook = answer[2] === "response" ? proxy.hooks.onResponse : proxy.hooks.onError;
-    if (hook) return void answerWithHook(proxy, req, res, { requestId, kind: answer[2] as "response" | "error", delivered }, hook);
+    if (hook) return answerWithHook(proxy, req, res, { requestId, kind: answer[2] as "response" | "error", delivered }, hook);
   }
-  forward(proxy, req, res);
+  return forward(proxy, req, res);
 }
 
 /** Any call no hook looks at (`/init/error`, unknown paths, everything when there are no hooks): streamed both ways, untouched. */
-function forward(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): void {
+async function forward(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const outgoing = open(proxy, req, res, req.url!, forwarded(req.rawHeaders, proxy.upstream));
-  outgoing.on("response", (answer) => relay(proxy, req, res, answer));
-  stream(req, outgoing);
+  stream(proxy, req, outgoing);
+  const answer = await answerOf(outgoing);
+  if (answer) relay(proxy, req, res, answer);
 }
 
 // GET /runtime/invocation/next — held upstream for as long as Lambda has no event; the event is read whole and
@@ -200,7 +215,7 @@ async function next(proxy: ProxyState, req: IncomingMessage, res: ServerResponse
     }
     const unchanged = decision.body === undefined && !decision.headers;
     if (!unchanged) {
-      event.body = decision.body === undefined ? body : Buffer.from(decision.body);
+      event.body = decision.body ?? body;
       event.headers = { ...event.headers, ...lowerCased(decision.headers) };
     }
     if (proxy.delivered) remember(proxy.delivered, event);
@@ -212,23 +227,20 @@ async function next(proxy: ProxyState, req: IncomingMessage, res: ServerResponse
   }
 }
 
-/** Asks onEvent; a hook that throws fails this invocation (and only this one) as a rejection would. */
-async function decide(proxy: ProxyState, event: ProxiedEvent): Promise<{ body?: string | Buffer; headers?: Record<string, string> } | { reject: ErrorResponse }> {
+/** Asks onEvent; a hook that throws, or returns what no `/next` answer can carry, fails this invocation (and only this one) as a rejection would. */
+async function decide(proxy: ProxyState, event: ProxiedEvent): Promise<{ body?: Buffer; headers?: Record<string, string> } | { reject: ErrorResponse }> {
   if (!proxy.hooks.onEvent) return {};
   try {
-    const decision = await proxy.hooks.onEvent(event);
-    if (decision && "reject" in decision) {
-      return { reject: { errorType: decision.errorType ?? proxyErrorTypes.rejected, errorMessage: String(decision.reject), stackTrace: [] } };
-    }
-    return decision ?? {};
+    return eventDecision(await proxy.hooks.onEvent(event));
   } catch (thrown) {
     return { reject: hookFailed(proxy, "onEvent", event.requestId, thrown) };
   }
 }
 
 // POST /runtime/invocation/{id}/response and /error, when onResponse or onError looks at them. A buffered answer
-// is read whole, shown to the hook, and sent on (rewritten or not); a hook that throws turns it into an /error.
-// A streamed response passes through as it comes, and the hook sees it once it has gone.
+// is read whole (up to Lambda's limit), shown to the hook, and sent on (rewritten or not); a hook that throws, or
+// returns what cannot be sent, turns it into an /error. A streamed response passes through as it comes, and the
+// hook sees it once it has gone.
 async function answerWithHook(
   proxy: ProxyState,
   req: IncomingMessage,
@@ -246,46 +258,123 @@ async function answerWithHook(
     event: call.delivered?.event,
     durationMs: call.delivered && performance.now() - call.delivered.at,
   });
+  const name = call.kind === "response" ? "onResponse" : "onError";
 
   if (call.kind === "response" && req.headers[headers.responseMode] === "streaming") {
     let size = 0;
-    forward(proxy, req, res);
+    const forwarding = forward(proxy, req, res);
     req.on("data", (chunk: Buffer) => (size += chunk.length));
     res.once("finish", async () => {
       try {
         await hook(show(undefined, size));
       } catch (thrown) {
-        proxy.log(`micro-lambda proxy: ${call.kind} hook threw on the streamed response of ${call.requestId}, which had already gone on: ${describe(thrown)}`);
+        proxy.log(`micro-lambda proxy: ${name} threw on the streamed response of ${call.requestId}, which had already gone on: ${describe(thrown)}`);
       }
     });
-    return;
+    return forwarding;
   }
 
-  let body: Buffer;
+  const body = await readBody(req, MAX_BUFFERED_BYTES).catch(() => undefined);
+  if (body === undefined) return; // the runtime hung up mid-body: there is nothing to answer
+  if (body === tooLarge) return answerTooLarge(proxy, req, res, call.requestId);
+  let sent: Buffer;
   try {
-    body = await readBody(req);
-  } catch {
-    return; // the runtime hung up mid-body: there is nothing to answer
-  }
-  let decision: AnswerDecision;
-  try {
-    decision = await hook(show(body, body.length));
+    sent = answerDecision(await hook(show(body, body.length))) ?? body;
   } catch (thrown) {
-    const error = hookFailed(proxy, call.kind === "response" ? "onResponse" : "onError", call.requestId, thrown);
-    const json = JSON.stringify(error);
-    const list = ["Host", proxy.upstream, "Content-Type", errorContentType, headers.functionErrorType, error.errorType, "Content-Length", String(Buffer.byteLength(json))];
-    const invocationId = req.headers[headers.invocationId];
-    if (typeof invocationId === "string") list.push(headers.invocationId, invocationId);
-    return void open(proxy, req, res, runtimePaths.error(call.requestId), list)
-      .on("response", (answer) => relay(proxy, req, res, answer))
-      .end(json);
+    return reportUpstream(proxy, req, res, call.requestId, hookFailed(proxy, name, call.requestId, thrown));
   }
   const list = forwarded(req.rawHeaders, proxy.upstream);
-  const sent = decision?.body === undefined ? body : Buffer.from(decision.body);
   const outgoing = open(proxy, req, res, req.url!, sent === body ? list : rewritten(list, sent));
-  outgoing.on("response", (answer) => relay(proxy, req, res, answer));
   if (sent === body && req.rawTrailers.length > 0) outgoing.addTrailers(pairs(req.rawTrailers));
   outgoing.end(sent);
+  const answer = await answerOf(outgoing);
+  if (answer) relay(proxy, req, res, answer);
+}
+
+/**
+ * An answer over Lambda's limit, to be read whole for a hook: the runtime gets the 413 Lambda's Runtime API gives
+ * (the rest of its body is read and dropped, never held), and the invocation fails upstream as on Lambda.
+ */
+async function answerTooLarge(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  req.resume();
+  const body = JSON.stringify({ errorMessage: `Exceeded maximum allowed payload size (${MAX_BUFFERED_BYTES} bytes).`, errorType: "RequestEntityTooLarge" });
+  res.writeHead(413, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) }).end(body);
+  proxy.log(`micro-lambda proxy: ${requestId}: the function's ${req.url?.endsWith("/error") ? "error" : "response"} is larger than ${MAX_BUFFERED_BYTES} bytes: answered 413, the invocation fails`);
+  const error = { errorType: "Function.ResponseSizeTooLarge", errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_BUFFERED_BYTES} bytes).`, trace: [] };
+  try {
+    await proxy.api.fail({ requestId, body: Buffer.alloc(0), headers: req.headers }, error);
+  } catch (cause) {
+    proxy.log(`micro-lambda proxy: ${requestId}: the upstream Runtime API at ${proxy.upstream} did not take the invocation's failure: ${(cause as Error).message}`);
+  }
+}
+
+/** Fails the invocation upstream with `error` in place of the runtime's answer, and relays the upstream's answer to the runtime. */
+async function reportUpstream(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, requestId: string, error: ErrorResponse): Promise<void> {
+  const json = JSON.stringify(error);
+  const list = ["Host", proxy.upstream, "Content-Type", errorContentType, headers.functionErrorType, error.errorType, "Content-Length", String(Buffer.byteLength(json))];
+  const invocationId = req.headers[headers.invocationId];
+  if (typeof invocationId === "string") list.push(headers.invocationId, invocationId);
+  const outgoing = open(proxy, req, res, runtimePaths.error(requestId), list);
+  outgoing.end(json);
+  const answer = await answerOf(outgoing);
+  if (answer) relay(proxy, req, res, answer);
+}
+
+// ---- what hooks return: checked before anything is sent ------------------------------------------------------
+
+/** A hook returned a value the proxy cannot send on; its invocation fails, as when a hook throws. */
+class HookReturnError extends Error {
+  override readonly name = "HookReturnError";
+}
+
+/** Names a hook may not set: the proxy frames each message and each hop owns its connection. */
+const framingHeaders = new Set(["content-length", "transfer-encoding", "trailer", "connection", "keep-alive", "upgrade", "host", "te", "proxy-connection"]);
+/** RFC 9110 §5.6.2 and §5.5, as node:http checks them: a name is a token; a value is latin1 without control characters but HTAB. */
+const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const invalidValue = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** onEvent's decision, checked: nothing, `{body?, headers?}` or `{reject, errorType?}`. Throws a HookReturnError saying what is wrong. */
+function eventDecision(decision: unknown): { body?: Buffer; headers?: Record<string, string> } | { reject: ErrorResponse } {
+  if (decision === undefined || decision === null) return {};
+  if (typeof decision !== "object") throw new HookReturnError(`${preview(decision)}, not nothing, {body?, headers?} or {reject, errorType?}`);
+  if ("reject" in decision) {
+    const { reject, errorType = proxyErrorTypes.rejected } = decision as { reject: unknown; errorType?: unknown };
+    if (typeof errorType !== "string" || errorType === "" || invalidValue.test(errorType)) {
+      throw new HookReturnError(`errorType ${preview(errorType)}: an error type is a non-empty string of latin1 characters without line breaks (it travels in a header)`);
+    }
+    return { reject: { errorType, errorMessage: String(reject), trace: [] } };
+  }
+  const { body, headers: set } = decision as { body?: unknown; headers?: unknown };
+  if (set === undefined) return { body: bodyOf(body) };
+  if (typeof set !== "object" || set === null || Array.isArray(set)) throw new HookReturnError(`headers ${preview(set)}, not an object of names and string values`);
+  for (const [name, value] of Object.entries(set)) {
+    if (!token.test(name)) throw new HookReturnError(`a header name ${JSON.stringify(name)} that HTTP does not allow (letters, digits and !#$%&'*+-.^_\`|~ only)`);
+    if (framingHeaders.has(name.toLowerCase())) throw new HookReturnError(`a ${name} header: the proxy frames the answer itself`);
+    if (typeof value !== "string") throw new HookReturnError(`headers[${JSON.stringify(name)}] = ${preview(value)}, not a string`);
+    if (invalidValue.test(value)) throw new HookReturnError(`headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}, which no header can carry (latin1 characters only, no line breaks or other control characters)`);
+  }
+  return { body: bodyOf(body), headers: set as Record<string, string> };
+}
+
+/** onResponse's and onError's decision, checked: nothing (undefined), or the new body. */
+function answerDecision(decision: unknown): Buffer | undefined {
+  if (decision === undefined || decision === null) return undefined;
+  if (typeof decision !== "object") throw new HookReturnError(`${preview(decision)}, not nothing or {body}`);
+  return bodyOf((decision as { body?: unknown }).body);
+}
+
+function bodyOf(body: unknown): Buffer | undefined {
+  if (body === undefined || Buffer.isBuffer(body)) return body;
+  if (typeof body === "string") return Buffer.from(body);
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  throw new HookReturnError(`body ${preview(body)}, not a string or a Buffer (JSON.stringify it first)`);
+}
+
+function preview(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return Array.isArray(value) ? "an array" : "an object";
+  if (typeof value === "function" || typeof value === "symbol") return `a ${typeof value}`;
+  return `${typeof value} ${JSON.stringify(String(value)).slice(0, 100)}`;
 }
 
 // ---- the plumbing: one upstream request, and bodies streamed through ----------------------------------------
@@ -305,23 +394,29 @@ function open(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, path
   return outgoing;
 }
 
-/** Sends the runtime's bodiless request (a /next) upstream and resolves with the answer, or with nothing once the runtime has had its 502. */
-function call(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): Promise<IncomingMessage | undefined> {
+/** The upstream's answer to `outgoing`, or nothing once the request failed (the runtime has had its 502) or was dropped. */
+function answerOf(outgoing: ClientRequest): Promise<IncomingMessage | undefined> {
   return new Promise((resolve) => {
-    const outgoing = open(proxy, req, res, req.url!, forwarded(req.rawHeaders, proxy.upstream));
     outgoing.once("response", resolve);
     outgoing.once("error", () => resolve(undefined));
     outgoing.once("close", () => resolve(undefined)); // hung up: the runtime is gone
-    outgoing.end();
   });
+}
+
+/** Sends the runtime's bodiless request (a /next) upstream and resolves with the answer, or with nothing once the runtime has had its 502. */
+function call(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): Promise<IncomingMessage | undefined> {
+  const outgoing = open(proxy, req, res, req.url!, forwarded(req.rawHeaders, proxy.upstream));
+  outgoing.end();
+  return answerOf(outgoing);
 }
 
 /** The upstream's answer, back to the runtime: its status line, headers, body (as it comes) and trailers. */
 function relay(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, answer: IncomingMessage): void {
+  if (res.destroyed) return void answer.destroy(); // the runtime hung up meanwhile
   res.sendDate = false; // the upstream's Date, if it sent one, is in its headers; the proxy adds none of its own
   res.writeHead(answer.statusCode!, answer.statusMessage, forwarded(answer.rawHeaders));
   answer.once("error", (cause) => upstreamFailed(proxy, req, res, cause)); // before stream()'s own listener, which breaks res
-  stream(answer, res);
+  stream(proxy, answer, res);
   // The runtime hung up mid-answer: stop reading an answer nobody will get.
   res.once("close", () => answer.complete || answer.destroy());
 }
@@ -330,11 +425,17 @@ function relay(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, ans
  * Pipes a body on chunk by chunk as it arrives, with backpressure (a streamed response is never held whole),
  * then its trailers (`Lambda-Runtime-Function-Error-Type`/`-Body` on a stream that failed midway).
  */
-function stream(from: IncomingMessage, to: OutgoingMessage): void {
+function stream(proxy: ProxyState, from: IncomingMessage, to: OutgoingMessage): void {
   from.pipe(to, { end: false });
   from.once("end", () => {
-    if (from.rawTrailers.length > 0) to.addTrailers(pairs(from.rawTrailers));
-    to.end();
+    try {
+      if (from.rawTrailers.length > 0) to.addTrailers(pairs(from.rawTrailers));
+      to.end();
+    } catch (error) {
+      // Trailers node:http parsed but will not write (a control character in a value): the message cannot end whole.
+      proxy.log(`micro-lambda proxy: ${describe(error)}: trailers that cannot be sent on; the message is broken off`);
+      to.destroy();
+    }
   });
   // Broken off midway: break the other side too, rather than let it pass for a complete message.
   from.once("error", () => to.destroy());
@@ -345,24 +446,45 @@ function upstreamFailed(proxy: ProxyState, req: IncomingMessage, res: ServerResp
   if (res.destroyed || res.writableFinished) return; // the runtime hung up first (the cause is our own cancel), or has its answer
   const message = `${req.method} ${req.url}: the upstream Runtime API at ${proxy.upstream} cannot be reached or broke off: ${cause.message}`;
   proxy.log(`micro-lambda proxy: ${message}`);
-  // Drain what the runtime is still sending, so that it reads the 502 rather than a broken connection.
+  answerError(req, res, 502, { errorType: "ProxyUpstreamUnreachable", errorMessage: message });
+}
+
+/** Serving a request failed in a way nothing else handled (see `handle`): a 500 for it, and a log line with the stack. */
+function failed(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, thrown: unknown): void {
+  const error = toErrorResponse(thrown);
+  const message = `${req.method} ${req.url}: the proxy failed: ${error.errorType}: ${error.errorMessage}`;
+  const stack = error.trace.length > 0 ? `\n${error.trace.join("\n")}` : "";
+  const line = `micro-lambda proxy: ${message}${res.destroyed || res.writableFinished ? " (after the answer had gone)" : ""}${stack}`;
+  try {
+    proxy.log(line);
+  } catch {
+    console.error(line); // the log itself may be what failed
+  }
+  if (!res.destroyed && !res.writableFinished) answerError(req, res, 500, { errorType: "ProxyFailed", errorMessage: message });
+}
+
+/** An error answer of the proxy's own, as JSON; midway through an answer, all that can be said is that it broke. */
+function answerError(req: IncomingMessage, res: ServerResponse, status: number, error: { errorType: string; errorMessage: string }): void {
+  // Drain what the runtime is still sending, so that it reads the answer rather than a broken connection.
   req.unpipe();
   req.resume();
-  if (res.headersSent) return void res.destroy(); // midway through the answer: all that can be said is that it broke
-  const body = JSON.stringify({ errorType: "ProxyUpstreamUnreachable", errorMessage: message });
-  res.writeHead(502, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
+  if (res.headersSent) return void res.destroy();
+  const body = JSON.stringify(error);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
 }
 
 /**
- * A hook threw: the invocation fails with this error, and the proxy goes on. The stack trace goes to the log
- * only: the error reaches whoever invoked the function, who has no business reading the extension's internals.
+ * A hook threw, or returned what cannot be sent: the invocation fails with this error, and the proxy goes on. The
+ * stack trace goes to the log only: the error reaches whoever invoked the function, who has no business reading
+ * the extension's internals.
  */
 function hookFailed(proxy: ProxyState, hook: string, requestId: string, thrown: unknown): ErrorResponse {
   const cause = toErrorResponse(thrown);
-  const errorMessage = `the Runtime API proxy's ${hook} hook threw ${cause.errorType}: ${cause.errorMessage}`;
-  const stack = cause.stackTrace.length > 0 ? `\n${cause.stackTrace.join("\n")}` : "";
+  const errorMessage =
+    thrown instanceof HookReturnError ? `the Runtime API proxy's ${hook} hook returned ${cause.errorMessage}` : `the Runtime API proxy's ${hook} hook threw ${cause.errorType}: ${cause.errorMessage}`;
+  const stack = thrown instanceof HookReturnError || cause.trace.length === 0 ? "" : `\n${cause.trace.join("\n")}`;
   proxy.log(`micro-lambda proxy: ${requestId}: ${errorMessage}; this invocation fails${stack}`);
-  return { errorType: proxyErrorTypes.hookFailed, errorMessage, stackTrace: [] };
+  return { errorType: proxyErrorTypes.hookFailed, errorMessage, trace: [] };
 }
 
 // ---- headers ------------------------------------------------------------------------------------------------
@@ -414,10 +536,26 @@ function remember(delivered: Map<string, Delivered>, event: ProxiedEvent): void 
   delivered.set(event.requestId, { event, at: performance.now(), deadlineMs });
 }
 
-function readBody(message: IncomingMessage): Promise<Buffer> {
+/** What `readBody` resolves with when the body is over its limit: nothing past the limit was kept, and the rest is unread. */
+const tooLarge = Symbol("too large");
+
+/** A whole body, or `tooLarge` as soon as it is known to be longer than `limit` (from its Content-Length, or as it arrives). */
+function readBody(message: IncomingMessage): Promise<Buffer>;
+function readBody(message: IncomingMessage, limit: number): Promise<Buffer | typeof tooLarge>;
+function readBody(message: IncomingMessage, limit = Infinity): Promise<Buffer | typeof tooLarge> {
   return new Promise((resolve, reject) => {
+    if (Number(message.headers["content-length"]) > limit) return resolve(tooLarge);
     const chunks: Buffer[] = [];
-    message.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let size = 0;
+    const take = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      message.off("data", take);
+      message.pause();
+      chunks.length = 0;
+      resolve(tooLarge);
+    };
+    message.on("data", take);
     message.once("end", () => resolve(Buffer.concat(chunks)));
     message.once("error", reject);
   });
