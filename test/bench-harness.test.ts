@@ -1,11 +1,18 @@
 // The bench's own machinery, checked without timing anything: its fast fake Runtime API against a real function
-// and against hand-written requests, and the runner's refusal of a section that does not exist.
+// and against hand-written requests, the runner's refusal of a section that does not exist, and what the cold
+// page cache figures rest on: eviction that really evicts, the /proc readers, the ELF section reader.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
+import { join } from "node:path";
 import test from "node:test";
+import { bytesByPart, readSections, type Section as ElfSection } from "./bench/lib/elf.ts";
 import { startFakeRuntimeApi } from "./bench/lib/fake-runtime-api.ts";
+import { cached, evict, parse } from "./bench/lib/page-cache.ts";
 import { lambdaEnv } from "./bench/lib/processes.ts";
+import { mappedFiles, parseIo, parseMaps, presentPages, residentBytesOf, touchedFilePages, viewProcess } from "./bench/lib/proc.ts";
 import { root, tsx, tsxCommand } from "./helpers.ts";
 
 test("bench fake Runtime API: serves N events to a real function, times every answer, holds the /next after the last", async (t) => {
@@ -64,4 +71,102 @@ test("npm run bench -- NAME: an unknown section is refused with the list of sect
   const code = await new Promise((resolve) => child.on("exit", resolve));
   assert.equal(code, 2);
   assert.match(stderr, /no section no-such-section\. Sections: .*cold-start.*warm/);
+});
+
+test("bench /proc readers: maps and smaps lines (a path with spaces, a deleted file, anonymous memory), the executable's Rss, io counters", () => {
+  const smaps = [
+    "00400000-00746000 r--p 00000000 fe:00 1234                               /opt/my app/bootstrap",
+    "Size:               3352 kB",
+    "Rss:                2048 kB",
+    "Pss:                2048 kB",
+    "0074a000-03200000 r-xp 0034a000 fe:00 1234                               /opt/my app/bootstrap",
+    "Rss:                 100 kB",
+    "06b7d000-06bb6000 rw-p 00000000 00:00 0 ",
+    "Rss:                  12 kB",
+    "7f0000000000-7f0000200000 r-xp 00000000 fe:00 99                         /usr/lib/x86_64-linux-gnu/libc.so.6",
+    "Rss:                 900 kB",
+    "7f0000300000-7f0000301000 r--p 00000000 fe:00 77                         /tmp/gone (deleted)",
+    "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]",
+    "7ffd00100000-7ffd00102000 r-xp 00000000 00:00 0                          [vdso]",
+  ].join("\n");
+  const mappings = parseMaps(smaps);
+  assert.equal(mappings.length, 7);
+  assert.deepEqual(mappings[1], { start: 0x74a000, end: 0x3200000, perms: "r-xp", offset: 0x34a000, path: "/opt/my app/bootstrap", rss: 100 * 1024 });
+  assert.equal(mappings[2].path, "");
+  assert.deepEqual(mappedFiles(mappings), ["/opt/my app/bootstrap", "/usr/lib/x86_64-linux-gnu/libc.so.6"]);
+  assert.equal(residentBytesOf(mappings, "/opt/my app/bootstrap"), 2148 * 1024);
+  assert.equal(residentBytesOf(parseMaps(smaps.replace(/^Rss.*$/gm, "")), "/opt/my app/bootstrap"), 0, "maps (no Rss lines) gives 0");
+
+  const io = parseIo("rchar: 5033\nwchar: 12\nsyscr: 9\nsyscw: 1\nread_bytes: 94601216\nwrite_bytes: 0\ncancelled_write_bytes: 0\n");
+  assert.equal(io.read_bytes, 94_601_216);
+  assert.equal(io.rchar, 5033);
+});
+
+test("bench page cache: an evicted file is read from storage again (read_bytes ≥ its size); a cached one is not", async (t) => {
+  // On the disk the builds are on (a tmpfs has no storage to read from).
+  const dir = join(root, "node_modules/.cache/micro-lambda/bench");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `evict-test-${process.pid}`);
+  const size = 4 << 20;
+  writeFileSync(file, randomBytes(size));
+  t.after(() => rmSync(file, { force: true }));
+  const [written] = await cached([file]);
+  assert.equal(written.size, size);
+
+  // A child that reads the file whole, then blocks on stdin, so its counters can be read.
+  const readBy = async () => {
+    const child = spawn(process.execPath, ["-e", `require("fs").readFileSync(${JSON.stringify(file)}); console.log("read"); require("fs").readSync(0, Buffer.alloc(1))`], { stdio: ["pipe", "pipe", "inherit"] });
+    t.after(() => child.kill("SIGKILL"));
+    await new Promise((resolve) => child.stdout.once("data", resolve));
+    const readBytes = viewProcess(child.pid!).readBytes;
+    child.kill("SIGKILL");
+    return readBytes;
+  };
+
+  const [left] = await evict([file]);
+  assert.equal(left.cached, 0, "nothing of the file is cached after evict()");
+  assert.ok((await readBy()) >= size, "a process reading the evicted file reads it from storage");
+  const [after] = await cached([file]);
+  assert.equal(after.cached, size, "reading it brought the whole file back into the cache");
+  assert.ok((await readBy()) < size, "read again while cached, it is not read from storage");
+
+  await assert.rejects(evict([file, join(dir, "no-such-file")]), /no-such-file/);
+  assert.throws(() => parse("error 13 /some/file"), /page-cache: error 13 \/some\/file/);
+});
+
+test("bench pagemap: the pages a live process has in each mapping of its executable are the Rss smaps gives", async (t) => {
+  const child = spawn(process.execPath, ["-e", `console.log("up"); require("fs").readSync(0, Buffer.alloc(1))`], { stdio: ["pipe", "pipe", "inherit"] });
+  t.after(() => child.kill("SIGKILL"));
+  await new Promise((resolve) => child.stdout.once("data", resolve));
+  // Stopped, so that none of its threads faults a page in between the two reads.
+  process.kill(child.pid!, "SIGSTOP");
+  const view = viewProcess(child.pid!);
+  const ofExecutable = view.mappings.filter((mapping) => mapping.path === view.executable);
+  assert.ok(ofExecutable.length >= 2, "the executable is mapped segment by segment");
+  for (const mapping of ofExecutable) {
+    const present = presentPages(child.pid!, mapping.start, mapping.end).reduce((sum, page) => sum + page, 0);
+    assert.equal(present * 4096, mapping.rss, `mapping at 0x${mapping.start.toString(16)} (${mapping.perms})`);
+  }
+  // By page of the file: each page once, even where V8 maps its builtins a second time.
+  const touched = touchedFilePages(child.pid!, view.mappings, view.executable).reduce((sum, page) => sum + page, 0);
+  assert.ok(touched > 0 && touched * 4096 <= view.executableRss, `touched ${touched} pages; Rss ${view.executableRss}`);
+});
+
+test("bench ELF reader: the sections of a real executable; bytes by part from a page map", () => {
+  const sections = readSections(process.execPath);
+  const size = statSync(process.execPath).size;
+  const text = sections.find((section) => section.name === ".text");
+  assert.ok(text && text.size > 1_000_000 && text.offset + text.size <= size, "node's .text is megabytes, inside the file");
+  assert.ok(sections.some((section) => section.name === ".rodata"));
+  assert.throws(() => readSections(join(root, "package.json")), /not a little-endian ELF64 file/);
+
+  // Four pages: .text on pages 0-1, .rodata on page 2, page 3 belongs to nothing named.
+  const fake: ElfSection[] = [
+    { name: ".text", offset: 0, size: 8192, type: 1 },
+    { name: ".rodata", offset: 8192, size: 100, type: 1 },
+  ];
+  const parts = bytesByPart(fake, "1011", 4 * 4096);
+  assert.deepEqual(parts.get("machine code (.text)"), { size: 8192, marked: 4096 });
+  assert.deepEqual(parts.get("read-only data (.rodata: V8's snapshot, ICU data, tables)"), { size: 100, marked: 4096 });
+  assert.deepEqual(parts.get("other (data, notes, headers)"), { size: 4 * 4096 - 8292, marked: 4096 });
 });
