@@ -42,7 +42,7 @@ const plainName = /^[A-Za-z0-9._-]+$/;
 export function hostProblem(platform: string = process.platform): string | undefined {
   if (platform === "linux") return undefined;
   return (
-    `this machine runs ${platform}, and a bootstrap is made by running the Linux Node it ships: build on Linux, in a container ` +
+    `this machine runs ${platform}, and a bootstrap is made by running the Linux Node it ships: build on Linux, in a Linux container ` +
     `(docker run --rm -v "$PWD":/app -w /app node:24 npx micro-lambda build) or on a Linux CI runner`
   );
 }
