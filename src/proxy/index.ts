@@ -405,7 +405,10 @@ function answerOf(outgoing: ClientRequest): Promise<IncomingMessage | undefined>
 
 /** Sends the runtime's bodiless request (a /next) upstream and resolves with the answer, or with nothing once the runtime has had its 502. */
 function call(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): Promise<IncomingMessage | undefined> {
-  const outgoing = open(proxy, req, res, req.url!, forwarded(req.rawHeaders, proxy.upstream));
+  // A /next has no body; one sent anyway is dropped, and not announced upstream (whose server would wait for it).
+  req.resume();
+  const list = forwarded(req.rawHeaders, proxy.upstream).filter((_, i, all) => !/^(content-length|transfer-encoding|trailer)$/i.test(all[i - (i % 2)]!));
+  const outgoing = open(proxy, req, res, req.url!, list);
   outgoing.end();
   return answerOf(outgoing);
 }
@@ -498,9 +501,17 @@ const hopByHop = new Set(["connection", "keep-alive", "proxy-connection", "upgra
  */
 function forwarded(raw: string[], host?: string): string[] {
   const list = host === undefined ? [] : ["Host", host];
+  let trailer = -1;
+  let chunked = false;
   for (let i = 0; i < raw.length; i += 2) {
-    if (!hopByHop.has(raw[i]!.toLowerCase())) list.push(raw[i]!, raw[i + 1]!);
+    const name = raw[i]!.toLowerCase();
+    if (hopByHop.has(name)) continue;
+    if (name === "trailer") trailer = list.length;
+    else if (name === "transfer-encoding") chunked = true;
+    list.push(raw[i]!, raw[i + 1]!);
   }
+  // A Trailer header on a message that is not chunked announces trailers it cannot carry (node:http refuses to send it).
+  if (trailer >= 0 && !chunked) return list.filter((_, i) => !/^trailer$/i.test(list[i - (i % 2)]!));
   return list;
 }
 
