@@ -100,3 +100,73 @@ export function runToExit(command: string[], env: Record<string, string | undefi
     });
   });
 }
+
+/**
+ * A runtime small enough to read, as a `node -e` command: it asks for events (AWS_LAMBDA_MAX_CONCURRENCY loops at
+ * once) and does what each event says, so a test controls the function exactly. Event fields: `print` (a line,
+ * prefixed with the time and request id as the runtime's text format does), `raw` (text written to stdout as it
+ * is), `frames` (telemetry log fd records: `{text, json?}`), `hang` (never answer), `bytes` (answer with a JSON
+ * string of that many bytes), `errorBytes` (post to /error a JSON error of that many bytes), `pauseMs`. At start it
+ * does what `MINI_INIT` says, in the same terms, and with `subscribe` (a URI) registers an internal extension that
+ * subscribes to the Telemetry API's `function` records. It answers with `{requestId, env, arn}` by default.
+ */
+export const miniRuntime = [
+  process.execPath,
+  "-e",
+  `
+const http = require("node:http");
+const fs = require("node:fs");
+const [host, port] = process.env.AWS_LAMBDA_RUNTIME_API.split(":");
+const agent = new http.Agent({ keepAlive: true });
+const call = (method, path, body, headers) => new Promise((resolve, reject) => {
+  const req = http.request({ host, port, path, method, agent, headers }, (res) => {
+    const chunks = [];
+    res.on("data", (c) => chunks.push(c)).on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+  });
+  req.on("error", reject);
+  req.end(body);
+});
+const frame = (text, json) => {
+  const message = Buffer.from(text);
+  const head = Buffer.alloc(16);
+  head.writeUInt32BE(json ? 0xa55a000e : 0xa55a0003, 0);
+  head.writeUInt32BE(message.length, 4);
+  head.writeBigUInt64BE(BigInt(Date.now()) * 1000n, 8);
+  fs.writeSync(Number(process.env._LAMBDA_TELEMETRY_LOG_FD), Buffer.concat([head, message]));
+};
+const act = (id, what) => {
+  if (what.print) process.stdout.write(new Date().toISOString() + "\\t" + id + "\\tINFO\\t" + what.print + "\\n");
+  if (what.raw) process.stdout.write(what.raw);
+  for (const f of what.frames || []) frame(f.text, f.json);
+};
+const init = JSON.parse(process.env.MINI_INIT || "{}");
+act("", init);
+const loop = async () => {
+  for (;;) {
+    const next = await call("GET", "/2018-06-01/runtime/invocation/next");
+    const id = next.headers["lambda-runtime-aws-request-id"];
+    const event = JSON.parse(next.body);
+    act(id, event);
+    if (event.pauseMs) await new Promise((r) => setTimeout(r, event.pauseMs));
+    if (event.hang) await new Promise(() => {});
+    if (event.errorBytes) {
+      await call("POST", "/2018-06-01/runtime/invocation/" + id + "/error", JSON.stringify({ errorType: "Big", errorMessage: "x".repeat(event.errorBytes) }));
+      continue;
+    }
+    const body = event.bytes ? JSON.stringify("x".repeat(event.bytes - 2)) : JSON.stringify({ requestId: id, env: process.env, arn: next.headers["lambda-runtime-invoked-function-arn"] });
+    await call("POST", "/2018-06-01/runtime/invocation/" + id + "/response", body);
+  }
+};
+const subscribe = async (uri) => {
+  const registered = await call("POST", "/2020-01-01/extension/register", JSON.stringify({ events: [] }), { "lambda-extension-name": "listener" });
+  const id = registered.headers["lambda-extension-identifier"];
+  const subscription = { schemaVersion: "2022-12-13", types: ["function"], buffering: { timeoutMs: 25 }, destination: { protocol: "HTTP", URI: uri } };
+  await call("PUT", "/2022-07-01/telemetry", JSON.stringify(subscription), { "lambda-extension-identifier": id });
+  call("GET", "/2020-01-01/extension/event/next", undefined, { "lambda-extension-identifier": id }).catch(() => {});
+};
+(init.subscribe ? subscribe(init.subscribe) : Promise.resolve()).then(() => {
+  for (let i = 0; i < Number(process.env.AWS_LAMBDA_MAX_CONCURRENCY || 1); i++) loop();
+});
+setInterval(() => {}, 1 << 30);
+`,
+];

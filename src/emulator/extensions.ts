@@ -10,6 +10,8 @@ import { randomUUID } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { Agent, request, type IncomingMessage, type ServerResponse } from "node:http";
 import { join } from "node:path";
+import { parseJson, readBody } from "./http.ts";
+import { eachLine } from "./logs.ts";
 
 export interface ErrorJson {
   errorType: string;
@@ -37,6 +39,8 @@ export interface ExtensionsOptions {
 const MAX_EXTENSIONS = 10;
 const EVENT_TYPES = ["INVOKE", "SHUTDOWN"];
 const TELEMETRY_TYPES = ["platform", "function", "extension"];
+/** What the emulator keeps of an Extensions or Telemetry API request body: far more than any valid one needs. */
+const MAX_REQUEST_BYTES = 1024 * 1024;
 const BUFFERING = { maxItems: [1000, 10_000, 1000], maxBytes: [262_144, 1_048_576, 262_144], timeoutMs: [25, 30_000, 1000] } as const;
 
 interface Member {
@@ -172,9 +176,9 @@ export class Extensions {
     this.#emitSoon("platform.report", { requestId, status, ...(errorType ? { errorType } : {}), metrics });
   }
 
-  /** A line the function printed, for `function` subscribers. */
-  functionLine(line: string): void {
-    this.#emitSoon("function", line);
+  /** A log record of the function, for `function` subscribers: a line, or the object a JSON-format line holds; `timeMs` when the runtime stamped it. */
+  functionLine(record: string | object, timeMs?: number): void {
+    this.#emitSoon("function", record, timeMs);
   }
 
   /** Who has not got as far as init needs, for the init-timeout message. */
@@ -241,7 +245,7 @@ export class Extensions {
     this.#members.push(member);
     let launchError: Error | undefined;
     child.on("error", (error) => (launchError = error));
-    eachLine(child, (line) => this.#extensionLine(line));
+    for (const pipe of [child.stdout!, child.stderr!]) eachLine(pipe, (line) => this.#extensionLine(line));
     // If the emulator's process exits first, its extensions must not outlive it.
     const orphaned = () => kill(member);
     process.on("exit", orphaned);
@@ -306,22 +310,21 @@ export class Extensions {
 
   // ---- HTTP: the Extensions API and the Telemetry API ---------------------------------------------------
 
-  /** Answers the request when it is for the Extensions, Telemetry or Logs API; false when it is not. */
-  route(req: IncomingMessage, res: ServerResponse): boolean {
+  /** Answers the request when it is for the Extensions, Telemetry or Logs API (the promise settles when it is answered); undefined when it is not. */
+  route(req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
     const url = req.url ?? "/";
-    if (req.method === "POST" && url === "/2020-01-01/extension/register") void this.#register(req, res);
-    else if (req.method === "GET" && url === "/2020-01-01/extension/event/next") void this.#next(req, res);
-    else if (req.method === "POST" && url === "/2020-01-01/extension/init/error") void this.#reportError(req, res, "init");
-    else if (req.method === "POST" && url === "/2020-01-01/extension/exit/error") void this.#reportError(req, res, "exit");
-    else if (req.method === "PUT" && (url === "/2022-07-01/telemetry" || url === "/2022-07-01/telemetry/")) void this.#subscribe(req, res, "telemetry");
-    else if (req.method === "PUT" && (url === "/2020-08-15/logs" || url === "/2020-08-15/logs/")) void this.#subscribe(req, res, "logs");
-    else return false;
-    return true;
+    if (req.method === "POST" && url === "/2020-01-01/extension/register") return this.#register(req, res);
+    if (req.method === "GET" && url === "/2020-01-01/extension/event/next") return this.#next(req, res);
+    if (req.method === "POST" && url === "/2020-01-01/extension/init/error") return this.#reportError(req, res, "init");
+    if (req.method === "POST" && url === "/2020-01-01/extension/exit/error") return this.#reportError(req, res, "exit");
+    if (req.method === "PUT" && (url === "/2022-07-01/telemetry" || url === "/2022-07-01/telemetry/")) return this.#subscribe(req, res, "telemetry");
+    if (req.method === "PUT" && (url === "/2020-08-15/logs" || url === "/2020-08-15/logs/")) return this.#subscribe(req, res, "logs");
+    return undefined;
   }
 
   // POST /2020-01-01/extension/register
   async #register(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
+    const body = (await readBody(req, MAX_REQUEST_BYTES)).bytes;
     const name = header(req, "lambda-extension-name");
     if (!name) return forbidden(res, "Extension.InvalidExtensionName", "Empty extension name: send the Lambda-Extension-Name header");
     const events = (parseJson(body) as { events?: unknown } | undefined)?.events;
@@ -361,7 +364,7 @@ export class Extensions {
 
   // GET /2020-01-01/extension/event/next
   async #next(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    await readBody(req);
+    await readBody(req, MAX_REQUEST_BYTES);
     const member = this.#identify(req, res);
     if (!member) return;
     if (member.queued) {
@@ -380,7 +383,7 @@ export class Extensions {
 
   // POST /2020-01-01/extension/init/error and /2020-01-01/extension/exit/error: recorded; the extension exits next, and its exit fails the sandbox.
   async #reportError(req: IncomingMessage, res: ServerResponse, phase: "init" | "exit"): Promise<void> {
-    const body = await readBody(req);
+    const body = (await readBody(req, MAX_REQUEST_BYTES)).bytes;
     const member = this.#identify(req, res);
     if (!member) return;
     const errorType = header(req, "lambda-extension-function-error-type");
@@ -394,7 +397,7 @@ export class Extensions {
 
   // PUT /2022-07-01/telemetry and PUT /2020-08-15/logs: a subscription, during init only.
   async #subscribe(req: IncomingMessage, res: ServerResponse, api: "telemetry" | "logs"): Promise<void> {
-    const body = await readBody(req);
+    const body = (await readBody(req, MAX_REQUEST_BYTES)).bytes;
     const member = this.#identify(req, res);
     if (!member) return;
     if (this.#initDone) return forbidden(res, api === "logs" ? "Logs.SubscriptionClosed" : "Telemetry.SubscriptionClosed", `${api === "logs" ? "Logs" : "Telemetry"} API subscription is closed already: subscribe during init`);
@@ -454,9 +457,9 @@ export class Extensions {
 
   // ---- telemetry delivery -------------------------------------------------------------------------------
 
-  #emit(type: string, record: unknown): void {
+  #emit(type: string, record: unknown, timeMs = Date.now()): void {
     if (!this.#backlog && this.#subscriptions.length === 0) return; // nobody will ever read it
-    const event = { time: new Date().toISOString(), type, record };
+    const event = { time: new Date(timeMs).toISOString(), type, record };
     this.#backlog?.push(event);
     for (const subscription of this.#subscriptions) this.#enqueue(subscription, event);
   }
@@ -467,9 +470,10 @@ export class Extensions {
    * function's lines go the same way, in the same first-in first-out order: a line of the next invocation,
    * read while its platform.start is still waiting, must not overtake it.
    */
-  #emitSoon(type: string, record: unknown): void {
+  #emitSoon(type: string, record: unknown, timeMs?: number): void {
     if (!this.#backlog && this.#subscriptions.length === 0) return;
-    setImmediate(() => this.#emit(type, record));
+    const at = timeMs ?? Date.now();
+    setImmediate(() => this.#emit(type, record, at));
   }
 
   #enqueue(subscription: Subscription, event: TelemetryEvent): void {
@@ -590,41 +594,6 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Calls `onLine` with each line a child process prints, on stdout or stderr. Shared with emulator.ts. */
-export function eachLine(child: ChildProcess, onLine: (line: string) => void): void {
-  for (const stream of [child.stdout!, child.stderr!]) {
-    let partial = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (text: string) => {
-      const lines = (partial + text).split("\n");
-      partial = lines.pop()!;
-      for (const line of lines) onLine(line);
-    });
-    stream.on("end", () => partial && onLine(partial));
-  }
-}
-
-/** Reads a request body, keeping at most `limit` bytes (the rest is drained, so the connection stays usable). Shared with emulator.ts. */
-export function readBody(req: IncomingMessage, limit = Infinity): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      if (size < limit) chunks.push(chunk);
-      size += chunk.length;
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-export function parseJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
