@@ -1,6 +1,6 @@
 // The Telemetry API: the client and listener (src/extension/telemetry.ts) against a fake and against the emulator, and the emulator's delivery and validation.
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { Extensions } from "../src/emulator/extensions.ts";
@@ -115,7 +115,9 @@ test("emulator: every line the function prints arrives once, in order, with plat
   const results = [await emulator.invoke({ lines: 3, tag: "a" }), await emulator.invoke({ lines: 2, tag: "b" })];
   await emulator.close();
   const events = record.read().flatMap((entry) => (entry.kind === "batch" ? (entry.events as TelemetryEvent[]) : []));
-  const lines = events.filter((event) => event.type === "function").map((event) => event.record);
+  // What this test is about is delivery (once, in order), not the console's format: a Lambda-style prefix
+  // (`time<TAB>request id<TAB>INFO<TAB>`) is set aside.
+  const lines = events.filter((event) => event.type === "function").map((event) => String(event.record).replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z\t\S+\tINFO\t/, ""));
   const expected = ["chatty init", ...results.flatMap((result, n) => Array.from({ length: 3 - n }, (_, i) => `${"ab"[n]} ${result.requestId} ${i}`))];
   assert.deepEqual(lines, expected);
   const platform = events.filter((event) => event.type.startsWith("platform.")).map((event) => `${event.type} ${(event.record as { requestId?: string }).requestId ?? ""}`.trim());
@@ -262,4 +264,73 @@ test("emulator Telemetry API: subscriptions are validated as Lambda does, and re
   const closed = await call("PUT", "/2022-07-01/telemetry", id, good);
   assert.deepEqual([closed.status, closed.json.errorType], [403, "Telemetry.SubscriptionClosed"]);
   assert.equal((await call("PUT", "/2020-08-15/logs", id, good)).json.errorType, "Logs.SubscriptionClosed");
+});
+
+/** A POST to the listener that sends `sent` bytes of a body announced by `framing`, then waits for the answer without finishing. */
+function partialPost(port: number, framing: string[], sent: Buffer): Promise<{ status: number; body: string; destroy(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, method: "POST", path: "/", headers: ["Host", `127.0.0.1:${port}`, "Content-Type", "application/json", ...framing] });
+    req.on("error", reject);
+    req.on("response", async (res) => {
+      let body = "";
+      for await (const chunk of res) body += chunk;
+      resolve({ status: res.statusCode!, body, destroy: () => req.destroy() });
+    });
+    req.write(sent);
+  });
+}
+
+test("hostile senders: an oversized batch gets 413 before it is all sent (nothing past the limit is held); a sender hanging up midway, a callback's unreadable throw; the listener goes on", async (t) => {
+  const api = await fakeRuntimeApi(t, () => ({ status: 200, body: '"OK"' }));
+  const batches: TelemetryEvent[][] = [];
+  const listener = await subscribeTelemetry(
+    { id: "ext-1", address: api.address },
+    {
+      onEvents: (events) => {
+        if (events[0]?.record === "unreadable") throw { toString: () => { throw new Error("no"); } };
+        batches.push(events);
+      },
+    },
+  );
+  t.after(() => listener.close());
+  const printed: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => void printed.push(line);
+  t.after(() => (console.error = original));
+  const nineMiB = Buffer.alloc(9 * 1024 * 1024, 0x20);
+  // Announced as 1 GiB or chunked, 9 MiB sent: a listener that read to the end first would never answer.
+  for (const framing of [["Content-Length", String(1024 ** 3)], ["Transfer-Encoding", "chunked"]]) {
+    const answer = await partialPost(listener.port, framing, nineMiB);
+    answer.destroy();
+    assert.equal(answer.status, 413, `${framing[0]}: ${answer.body}`);
+    assert.deepEqual(JSON.parse(answer.body), { errorType: "BatchTooLarge", errorMessage: "a batch larger than 8388608 bytes (Lambda's are at most 1 MiB)" });
+  }
+  // Hangs up halfway through a batch.
+  const half = request({ host: "127.0.0.1", port: listener.port, method: "POST", path: "/", headers: { "content-length": "1000" } });
+  half.on("error", () => {});
+  half.write('[{"time":"t","type":"function","record":"half');
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  half.destroy();
+  const unreadable = await post(listener.port, JSON.stringify([{ time: "t", type: "function", record: "unreadable" }]));
+  assert.deepEqual([unreadable.status, JSON.parse(unreadable.body)], [500, { errorType: "CallbackFailed", errorMessage: "a thrown value that cannot be read" }]);
+  const good = [{ time: "t", type: "function", record: "still here" }];
+  assert.equal((await post(listener.port, JSON.stringify(good))).status, 200);
+  assert.deepEqual(batches, [good], "the half batch was never delivered");
+  assert.deepEqual(printed.slice(0, 2), Array(2).fill("micro-lambda telemetry: refused a batch larger than 8388608 bytes (Lambda's are at most 1 MiB) (413)"));
+});
+
+test("a failure nothing else handles (here: stderr itself throws) is a 500 for that request, and the listener goes on", async (t) => {
+  const api = await fakeRuntimeApi(t, () => ({ status: 200, body: '"OK"' }));
+  const listener = await subscribeTelemetry({ id: "ext-1", address: api.address }, { onEvents: () => {} });
+  t.after(() => listener.close());
+  const original = console.error;
+  console.error = () => {
+    throw new Error("stderr is closed");
+  };
+  t.after(() => (console.error = original));
+  const broken = await post(listener.port, "not a batch");
+  assert.equal(broken.status, 500);
+  assert.deepEqual(JSON.parse(broken.body), { errorType: "ListenerFailed", errorMessage: "POST /: the telemetry listener failed: stderr is closed" });
+  console.error = original;
+  assert.equal((await post(listener.port, '[{"time":"t","type":"function","record":"ok"}]')).status, 200);
 });

@@ -166,7 +166,7 @@ async function listen(options: TelemetryOptions): Promise<TelemetryListener> {
   if (options.port === 9001) throw new RangeError("the telemetry listener cannot use port 9001: Lambda's Runtime API has it");
   const host = options.host ?? (await listenHost());
   const http = process.getBuiltinModule("node:http");
-  const server = http.createServer((req, res) => void receive(req, res, options.onEvents));
+  const server = http.createServer((req, res) => handle(req, res, options.onEvents));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, host, () => {
@@ -186,31 +186,83 @@ async function listen(options: TelemetryOptions): Promise<TelemetryListener> {
   };
 }
 
-// POST / from Lambda: one batch. 200 when the callback took it, 400 when it is not a batch (and the listener goes on), 500 when the callback threw.
-async function receive(req: IncomingMessage, res: ServerResponse, onEvents: TelemetryOptions["onEvents"]): Promise<void> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size <= MAX_BATCH_BYTES) chunks.push(chunk as Buffer);
+/**
+ * The one place every request to the listener goes through: whatever goes wrong while serving it ends as a 500
+ * for that request and a line on stderr, and the listener takes the next batch.
+ */
+function handle(req: IncomingMessage, res: ServerResponse, onEvents: TelemetryOptions["onEvents"]): void {
+  receive(req, res, onEvents).catch((thrown: unknown) => {
+    const message = `${req.method} ${req.url}: the telemetry listener failed: ${describe(thrown)}`;
+    try {
+      console.error(`micro-lambda telemetry: ${message}`);
+    } catch {
+      // stderr itself may be what failed: the answer below still says why
     }
-  } catch {
-    return void res.destroy();
+    if (res.headersSent || res.destroyed) return void res.destroy();
+    req.resume();
+    answer(res, 500, { errorType: "ListenerFailed", errorMessage: message });
+  });
+}
+
+// POST / from Lambda: one batch. 200 when the callback took it; 400 when it is not a batch, 413 when it is far larger
+// than Lambda sends (and the listener goes on); 500 when the callback threw.
+async function receive(req: IncomingMessage, res: ServerResponse, onEvents: TelemetryOptions["onEvents"]): Promise<void> {
+  const body = await readBatch(req);
+  if (body === undefined) return void res.destroy(); // the sender hung up midway: there is no one to answer
+  if (body === tooLarge) {
+    req.resume(); // the rest is read and dropped, never held
+    const message = `a batch larger than ${MAX_BATCH_BYTES} bytes (Lambda's are at most 1 MiB)`;
+    console.error(`micro-lambda telemetry: refused ${message} (413)`);
+    return answer(res, 413, { errorType: "BatchTooLarge", errorMessage: message });
   }
-  const events = req.method === "POST" && size <= MAX_BATCH_BYTES ? parseBatch(Buffer.concat(chunks)) : `${req.method} with ${size} bytes`;
+  const events = req.method === "POST" ? parseBatch(body) : `${req.method} with ${body.length} bytes, not a POST`;
   if (typeof events === "string") {
     console.error(`micro-lambda telemetry: refused a malformed batch (400): ${events}`);
-    return void res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ errorType: "MalformedBatch", errorMessage: events }));
+    return answer(res, 400, { errorType: "MalformedBatch", errorMessage: events });
   }
   try {
     await onEvents(events);
   } catch (thrown) {
-    const message = thrown instanceof Error ? thrown.message : String(thrown);
+    const message = describe(thrown);
     console.error(`micro-lambda telemetry: onEvents failed on a batch of ${events.length} (answered 500): ${message}`);
-    return void res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ errorType: "CallbackFailed", errorMessage: message }));
+    return answer(res, 500, { errorType: "CallbackFailed", errorMessage: message });
   }
   res.writeHead(200, { "content-type": "application/json" }).end('"OK"');
+}
+
+const tooLarge = Symbol("too large");
+
+/** The request's body; `tooLarge` as soon as it is known to exceed MAX_BATCH_BYTES (nothing past it is kept); undefined if the sender hung up. */
+function readBatch(req: IncomingMessage): Promise<Buffer | typeof tooLarge | undefined> {
+  return new Promise((resolve) => {
+    if (Number(req.headers["content-length"]) > MAX_BATCH_BYTES) return resolve(tooLarge);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const take = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BATCH_BYTES) return void chunks.push(chunk);
+      req.off("data", take);
+      chunks.length = 0;
+      resolve(tooLarge);
+    };
+    req.on("data", take);
+    req.once("end", () => resolve(Buffer.concat(chunks, size)));
+    req.once("error", () => resolve(undefined));
+    req.once("close", () => req.complete || resolve(undefined));
+  });
+}
+
+function answer(res: ServerResponse, status: number, error: { errorType: string; errorMessage: string }): void {
+  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(error));
+}
+
+/** What a callback threw, as text, whatever it was (an Error, a string, an object whose getters throw). */
+function describe(thrown: unknown): string {
+  try {
+    return thrown instanceof Error ? thrown.message : String(thrown);
+  } catch {
+    return "a thrown value that cannot be read";
+  }
 }
 
 /** The events of a batch, or why it is not one: a JSON array of objects with a string `time` and `type` and a `record`. */
