@@ -250,8 +250,8 @@ class ReplyReader {
 
   /** The end of the head: what frames the body (RFC 9112 §6.3), and whether the connection stays open after it. */
   #framing(): () => Reply | "more" | "next" {
-    const connection = listOf(this.#headers.connection);
-    this.keepAlive = !connection.includes("close") && (!this.#http10 || connection.includes("keep-alive"));
+    const connection = this.#headers.connection === undefined ? undefined : listOf(this.#headers.connection);
+    this.keepAlive = connection === undefined ? !this.#http10 : !connection.includes("close") && (!this.#http10 || connection.includes("keep-alive"));
     const length = this.#headers["content-length"];
     const codings = this.#headers["transfer-encoding"];
     // A 204 or 304 has no body, whatever its headers say.
@@ -263,9 +263,13 @@ class ReplyReader {
       if (list.length !== 1 || list[0] !== "chunked") throw new MalformedReplyError(`Transfer-Encoding ${JSON.stringify(codings)}: this client reads only "chunked"`);
       return this.#chunkSize;
     }
+    if (typeof length === "string" && /^\d{1,15}$/.test(length)) {
+      this.#remaining = Number(length);
+      return this.#lengthBody;
+    }
     if (length !== undefined) {
       // RFC 9112 §6.3: 1*DIGIT; repeated (as a list or in several fields) only with one and the same value.
-      const values = String(length).split(",").map((value) => value.replace(/^[ \t]+|[ \t]+$/g, ""));
+      const values = String(length).split(",").map(trimmed);
       if (!values.every((value) => /^\d{1,15}$/.test(value)) || values.some((value) => Number(value) !== Number(values[0]))) {
         throw new MalformedReplyError(`bad Content-Length: ${JSON.stringify(length)}`);
       }
@@ -393,7 +397,15 @@ function listOf(value: string | string[] | undefined): string[] {
 
 /** Without leading and trailing SP and HTAB, the only whitespace HTTP has (String.trim would also eat 0xA0, an obs-text byte). */
 function trimmed(text: string): string {
-  return text.replace(/^[ \t]+|[ \t]+$/g, "");
+  let start = 0;
+  let end = text.length;
+  while (start < end && isBlank(text.charCodeAt(start))) start++;
+  while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 /** Splits `host:port`; IPv6 hosts come bracketed (`[::1]:9001`). */
