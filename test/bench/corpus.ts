@@ -47,7 +47,7 @@ export async function run(): Promise<Section> {
       try {
         built = await build(entry, `corpus-${name}`, "x86_64", flavour === "snapshot" ? ["--snapshot"] : []);
       } catch (error) {
-        app.failures[flavour] = `build failed: ${firstLines((error as Error).message)}`;
+        app.failures[flavour] = `build failed: ${gist((error as Error).message)}`;
         continue;
       }
       const runnable = { label: `${name} ${flavour}`, command: [built.bootstrap] };
@@ -55,7 +55,7 @@ export async function run(): Promise<Section> {
         // The uncounted first start warms the page cache and lists the files the build maps.
         app.builds[flavour] = { runnable, files: filesOf(runnable, await coldStart(runnable)), warm: [], cold: [] };
       } catch (error) {
-        app.failures[flavour] = `did not start: ${firstLines((error as Error).message)}`;
+        app.failures[flavour] = `did not start: ${gist((error as Error).message)}`;
       }
     }
     apps.push(app);
@@ -140,7 +140,11 @@ export async function run(): Promise<Section> {
   };
 }
 
-/** An error message cut to what a table note can hold. */
-function firstLines(message: string): string {
-  return message.trim().split("\n").slice(-6).join(" ").replace(/\s+/g, " ").slice(0, 400);
+/** An error message cut to what a note can hold: its last lines that are not stack frames or progress. */
+export function gist(message: string): string {
+  const said = message
+    .trim()
+    .split("\n")
+    .filter((line) => !/^\s*(\d+: 0x[0-9a-f]+|at |==> |#\d+ )/.test(line) && line.trim() !== "");
+  return said.slice(-4).join(" ").replace(/\s+/g, " ").slice(0, 500);
 }
