@@ -11,7 +11,7 @@ import { runtimeApiProxy, type ProxyOptions } from "../src/proxy/index.ts";
 const SEED = 20_260_213;
 const RUNS = 200;
 /** Each case's deadline: a request the proxy never answers fails its case (shrunk by fast-check), not the whole file. */
-const CASE_DEADLINE_MS = 4000;
+const CASE_DEADLINE_MS = 10_000;
 const NEXT = "/2018-06-01/runtime/invocation/next";
 
 /** A fake upstream Runtime API: an event for every /next, 202 for everything else (once the body has arrived). */
