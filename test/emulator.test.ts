@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { request } from "node:http";
 import { test } from "node:test";
 import { Writable } from "node:stream";
-import { runToExit, startEmulator, tsx, tsxCommand } from "./helpers.ts";
+import { miniRuntime, runToExit, startEmulator, tsx, tsxCommand } from "./helpers.ts";
 
 const behaviour = tsxCommand("test/fixtures/behaviour/main.ts");
 /** A "function" that starts and does nothing, so the test itself can play the runtime against the emulator. */
@@ -138,6 +138,15 @@ test("CLI --invoke: prints the response and exits 0, or prints the error and exi
   assert.equal(JSON.parse(failed.stdout).errorType, "ValidationError");
 });
 
+test("CLI --log-format, --log-level and --telemetry-log-fd reach the function's environment", async () => {
+  const out = await runToExit([tsx, "src/cli/bin.ts", "invoke", "--log-format", "JSON", "--log-level", "warn", "--telemetry-log-fd", "--", ...miniRuntime], {});
+  assert.equal(out.code, 0, out.stderr);
+  const { env } = JSON.parse(out.stdout) as { env: Record<string, string> };
+  assert.equal(env.AWS_LAMBDA_LOG_FORMAT, "JSON");
+  assert.equal(env.AWS_LAMBDA_LOG_LEVEL, "WARN");
+  assert.equal(env._LAMBDA_TELEMETRY_LOG_FD, "3");
+});
+
 test("CLI usage errors exit 2 with the reason and the usage", async () => {
   for (const [args, reason, usage] of [
     [["invoke"], /no function given/, /usage: micro-lambda invoke/],
@@ -145,6 +154,8 @@ test("CLI usage errors exit 2 with the reason and the usage", async () => {
     [["serve", "--port"], /--port needs a value/, /usage: micro-lambda serve/],
     [["invoke", "--timeout", "soon", "x"], /--timeout needs a non-negative number/, /usage: micro-lambda invoke/],
     [["invoke", "--frobnicate", "x"], /unknown option --frobnicate/, /usage: micro-lambda invoke/],
+    [["invoke", "--log-format", "XML", "x"], /--log-format needs one of Text, JSON, got XML/, /usage: micro-lambda invoke/],
+    [["serve", "--log-level", "loud", "x"], /--log-level needs one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL, got LOUD/, /usage: micro-lambda serve/],
     [["invoke", "dist/no-such/x86_64/bootstrap"], /dist\/no-such\/x86_64\/bootstrap: no such file/, /usage: micro-lambda invoke/],
     [["frobnicate"], /unknown command "frobnicate"/, /usage: micro-lambda COMMAND/],
   ] as const) {

@@ -4,10 +4,15 @@ import { Emulator, type EmulatorOptions } from "../emulator/index.ts";
 import { functionCommand, UsageError } from "./args.ts";
 
 const emulatorOptions = `  --timeout SECONDS    the function's timeout (default 3, or AWS_LAMBDA_FUNCTION_TIMEOUT)
-  --memory MB          the function's memory size (default 128)
+  --memory MB          the function's memory size (default 128, or AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
   --concurrency N      invocations at once, as on Lambda Managed Instances (default 1)
   --env NAME=VALUE     add to the function's environment (repeatable)
   --extensions DIR     start the Lambda extensions in DIR (as /opt/extensions) before the function
+  --log-format FORMAT  Text or JSON: the function's AWS_LAMBDA_LOG_FORMAT, as Lambda's logging config sets it
+  --log-level LEVEL    TRACE, DEBUG, INFO, WARN, ERROR or FATAL: the function's AWS_LAMBDA_LOG_LEVEL
+  --telemetry-log-fd   give the function a telemetry log fd (_LAMBDA_TELEMETRY_LOG_FD), as Lambda does: each
+                       record the runtime writes there is one log event, however many lines it has
+AWS_LAMBDA_FUNCTION_NAME and AWS_REGION (from --env or the environment) name the function and its region.
 
 FUNCTION is a built bootstrap (dist/NAME/ARCH/bootstrap), a TypeScript or JavaScript main file (run
 under tsx), or after --, any command that runs a Lambda runtime.`;
@@ -62,6 +67,9 @@ export function parseEmulatorArgs(argv: string[], command: "invoke" | "serve"): 
     else if (arg === "--memory") options.memoryMB = number();
     else if (arg === "--concurrency") options.concurrency = Math.max(1, Math.floor(number()));
     else if (arg === "--extensions") options.extensionsDir = value();
+    else if (arg === "--log-format") options.logFormat = oneOf(arg, value(), ["Text", "JSON"]);
+    else if (arg === "--log-level") options.logLevel = oneOf(arg, value().toUpperCase(), ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]);
+    else if (arg === "--telemetry-log-fd") options.telemetryLogFd = true;
     else if (arg === "--env") {
       const text = value();
       const equals = text.indexOf("=");
@@ -75,6 +83,11 @@ export function parseEmulatorArgs(argv: string[], command: "invoke" | "serve"): 
   }
   if (options.command.length === 0) throw new UsageError("no function given");
   return { options, event };
+}
+
+function oneOf<T extends string>(option: string, text: string, allowed: T[]): T {
+  if (!allowed.includes(text as T)) throw new UsageError(`${option} needs one of ${allowed.join(", ")}, got ${text}`);
+  return text as T;
 }
 
 export async function invoke(argv: string[]): Promise<number> {
