@@ -27,9 +27,10 @@ const nodeAlone =
   "require('node:net').connect(+a.slice(i+1),a.slice(0,i)).write('GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')";
 
 export async function run(): Promise<Section> {
-  // A private copy of the target Node: evicting the shared one would leave whatever other processes map.
-  const node = privateNode();
   const hello = await build("examples/hello/main.ts", "hello", "x86_64");
+  // A private copy of the target Node (which the first build downloads): evicting the shared one would leave
+  // whatever other processes map of it.
+  const node = privateNode();
   const helloSnapshot = await build("examples/hello/main.ts", "hello", "x86_64", ["--snapshot"]);
   const heavyDefault = await build("examples/heavy-init/main.ts", "heavy-init", "x86_64");
   const heavyPlain = await build("examples/heavy-init/main.ts", "heavy-init", "x86_64", ["--no-code-cache"]);

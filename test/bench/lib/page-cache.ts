@@ -22,8 +22,12 @@ export interface Cached {
 
 let compiled: Promise<string> | undefined;
 
-/** The helper's path, compiled on first use (its name holds a hash of the source, so an edit recompiles it). */
-export function pageCacheTool(): Promise<string> {
+/**
+ * The helper's path, compiled on first use (its name holds a hash of the source, so an edit recompiles it), and
+ * again if it went away meanwhile (`npm ci`, which .ci/setup runs when the lockfile changed, empties node_modules).
+ */
+export async function pageCacheTool(): Promise<string> {
+  if (compiled && !existsSync(await compiled.catch(() => ""))) compiled = undefined;
   compiled ??= compile();
   return compiled;
 }
