@@ -9,6 +9,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import test from "node:test";
 import { bytesByPart, readSections, type Section as ElfSection } from "./bench/lib/elf.ts";
+import { gist } from "./bench/corpus.ts";
 import { startFakeRuntimeApi } from "./bench/lib/fake-runtime-api.ts";
 import { cached, evict, parse } from "./bench/lib/page-cache.ts";
 import { lambdaEnv } from "./bench/lib/processes.ts";
@@ -169,4 +170,18 @@ test("bench ELF reader: the sections of a real executable; bytes by part from a 
   assert.deepEqual(parts.get("machine code (.text)"), { size: 8192, marked: 4096 });
   assert.deepEqual(parts.get("read-only data (.rodata: V8's snapshot, ICU data, tables)"), { size: 100, marked: 4096 });
   assert.deepEqual(parts.get("other (data, notes, headers)"), { size: 4 * 4096 - 8292, marked: 4096 });
+});
+
+test("bench corpus: a build that failed is summarised by what it said, not by Node's stack or build.sh's progress", () => {
+  const output = [
+    "./build.sh test/fixtures/corpus/x/main.ts --snapshot failed (exit 1): build.sh: test/fixtures/corpus/x/main.ts → dist/x/{x86_64}",
+    "==> [x86_64] SEA blob: snapshot (made by the target Node)",
+    "micro-lambda --snapshot: left-pad (node_modules/left-pad/index.js) used node:tls at init, which cannot be deferred",
+    " 1: 0xe1d9a8 node::Abort() [/node]",
+    "    at Object.<anonymous> (/bundle.cjs:1:1)",
+    "",
+  ].join("\n");
+  const said = gist(output);
+  assert.match(said, /left-pad \(node_modules\/left-pad\/index\.js\) used node:tls at init/);
+  assert.doesNotMatch(said, /0xe1d9a8|==>|at Object/);
 });
