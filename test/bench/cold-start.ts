@@ -90,12 +90,14 @@ export async function run(): Promise<Section> {
   const cold: Record<string, Summary> = {};
   const read: Record<string, Summary> = {};
   const executable: Record<string, Summary> = {};
+  const faults: Record<string, Summary> = {};
   for (const key of keys) {
     time[key] = summarise(samples[key].map((sample) => sample.ms));
     rss[key] = summarise(samples[key].map((sample) => sample.rss));
     cold[key] = summarise(coldSamples[key].map((sample) => sample.ms));
     read[key] = summarise(coldSamples[key].map((sample) => sample.readBytes));
     executable[key] = summarise(coldSamples[key].map((sample) => sample.executableRss));
+    faults[key] = summarise(coldSamples[key].map((sample) => sample.majorFaults));
   }
   const base = (key: string) => time[key]?.median ?? NaN;
   const coldBase = (key: string) => cold[key]?.median ?? NaN;
@@ -120,6 +122,7 @@ export async function run(): Promise<Section> {
     ratio(cold[key].median, time[key].median),
     key === baseline ? "baseline" : `${ratio(cold[key].median, coldBase(baseline))} ${baselineName}`,
     mb(read[key].median),
+    String(faults[key].median),
     mb(executable[key].median),
   ];
   const order: [string, string, string][] = [
@@ -162,10 +165,10 @@ export async function run(): Promise<Section> {
     "",
     "### With a cold page cache",
     "",
-    `A new Lambda sandbox starts with none of the function's files in memory. Here, before each run, every file the variant maps (from /proc/PID/maps of its warm-up run: the executable, the shared libraries, a native addon) and every file it names (the bundle, the handler) is dropped from the page cache with \`posix_fadvise(POSIX_FADV_DONTNEED)\` (test/bench/lib/page-cache.c, compiled at bench time), which leaves the rest of the machine's cache alone. Median of ${coldRounds} runs per variant, round-robin, shuffled. Read from storage = /proc/PID/io \`read_bytes\` at the first \`/next\` (page faults and readahead included); executable resident = the Rss of the executable's mappings in /proc/PID/smaps then.`,
+    `A new Lambda sandbox starts with none of the function's files in memory. Here, before each run, every file the variant maps (from /proc/PID/maps of its warm-up run: the executable, the shared libraries, a native addon) and every file it names (the bundle, the handler) is dropped from the page cache with \`posix_fadvise(POSIX_FADV_DONTNEED)\` (test/bench/lib/page-cache.c, compiled at bench time), which leaves the rest of the machine's cache alone. Median of ${coldRounds} runs per variant, round-robin, shuffled. Read from storage = /proc/PID/io \`read_bytes\` at the first \`/next\` (page faults and readahead included); waits for storage = its major page faults then (/proc/PID/stat); executable resident = the Rss of the executable's mappings in /proc/PID/smaps then.`,
     "",
     ...table(
-      ["variant", "warm cache", "cold cache", "cold ÷ warm", "cold, ratio", "read from storage", "executable resident"],
+      ["variant", "warm cache", "cold cache", "cold ÷ warm", "cold, ratio", "read from storage", "waits for storage", "executable resident"],
       order.map(([key, baseline, name]) => coldRow(key, baseline, name)),
     ),
     "",

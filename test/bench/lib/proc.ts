@@ -52,6 +52,18 @@ export function parseIo(text: string): Record<string, number> {
   return counters;
 }
 
+/**
+ * Major page faults from /proc/PID/stat (its 12th field, counted from the process name's closing parenthesis on,
+ * since a name may hold spaces): how many times the process waited for a page to be read from storage.
+ */
+export function parseMajorFaults(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // After the name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt (fields 3 to 12).
+  const majflt = Number(fields[9]);
+  if (!Number.isInteger(majflt)) throw new Error(`no major fault count in ${JSON.stringify(stat.slice(0, 200))}`);
+  return majflt;
+}
+
 /** A live process, read at one moment. */
 export interface ProcessView {
   /** The executable's path (/proc/PID/exe). */
@@ -60,6 +72,8 @@ export interface ProcessView {
   readBytes: number;
   /** Resident bytes of the executable's mappings (smaps Rss). */
   executableRss: number;
+  /** Times it waited for a page to be read from storage (major page faults, all threads). */
+  majorFaults: number;
   /** Every file it maps. */
   files: string[];
   mappings: Mapping[];
@@ -70,7 +84,8 @@ export function viewProcess(pid: number): ProcessView {
   const io = parseIo(readFileSync(`/proc/${pid}/io`, "latin1"));
   if (io.read_bytes === undefined) throw new Error(`no read_bytes in /proc/${pid}/io`);
   const mappings = parseMaps(readFileSync(`/proc/${pid}/smaps`, "latin1"));
-  return { executable, readBytes: io.read_bytes, executableRss: residentBytesOf(mappings, executable), files: mappedFiles(mappings), mappings };
+  const majorFaults = parseMajorFaults(readFileSync(`/proc/${pid}/stat`, "latin1"));
+  return { executable, readBytes: io.read_bytes, executableRss: residentBytesOf(mappings, executable), majorFaults, files: mappedFiles(mappings), mappings };
 }
 
 const PAGE = 4096;

@@ -58,6 +58,8 @@ export interface ColdStart {
   executable: string;
   /** Resident bytes of the executable's own mappings by then (smaps Rss). */
   executableRss: number;
+  /** Major page faults by then: the times it waited for storage. */
+  majorFaults: number;
   /** The executable and every file it maps by then (shared libraries, native addons). */
   files: string[];
 }
@@ -77,7 +79,7 @@ export async function coldStart(runnable: Runnable, timeoutMs = 15_000, atFirstN
     const rss = rssBytes(child.pid!);
     const view = viewProcess(child.pid!);
     atFirstNext?.(child.pid!);
-    return { ms: first - started, rss, readBytes: view.readBytes, executable: view.executable, executableRss: view.executableRss, files: view.files };
+    return { ms: first - started, rss, readBytes: view.readBytes, executable: view.executable, executableRss: view.executableRss, majorFaults: view.majorFaults, files: view.files };
   } finally {
     await stop(child);
     await fake.close();

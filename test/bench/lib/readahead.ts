@@ -50,6 +50,7 @@ async function main(): Promise<void> {
       for (const { label, runnable } of runnables) {
         const plain: number[] = [];
         const read: number[] = [];
+        const waits: number[] = [];
         const prefetched: number[] = [];
         const path = runnable.command[0];
         const prefetch: Runnable = { label: `${label}, prefetched`, command: ["/bin/sh", "-c", `cat '${path}' >/dev/null & exec '${path}'`] };
@@ -58,15 +59,16 @@ async function main(): Promise<void> {
           const sample = await coldStart(runnable);
           plain.push(sample.ms);
           read.push(sample.readBytes);
+          waits.push(sample.majorFaults);
           await evict(files.get(path)!);
           prefetched.push((await coldStart(prefetch)).ms);
         }
         const median = (values: number[]) => summarise(values).median;
-        rows.push([`${kb} KiB`, label, ms(median(plain)), mb(median(read)), ms(median(prefetched))]);
+        rows.push([`${kb} KiB`, label, ms(median(plain)), mb(median(read)), String(median(waits)), ms(median(prefetched))]);
       }
     }
     console.log(`Cold page cache, median of ${runs} runs each, bootstraps on a loop device (direct I/O) of this machine's disk:\n`);
-    console.log(table(["read_ahead_kb", "bootstrap", "cold start", "read from storage", "with `cat bootstrap &` alongside"], rows).join("\n"));
+    console.log(table(["read_ahead_kb", "bootstrap", "cold start", "read from storage", "waits for storage (major faults)", "with `cat bootstrap &` alongside"], rows).join("\n"));
   } finally {
     try {
       execFileSync("umount", [mount]);
