@@ -398,8 +398,7 @@ function open(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, path
 function answerOf(outgoing: ClientRequest): Promise<IncomingMessage | undefined> {
   return new Promise((resolve) => {
     outgoing.once("response", resolve);
-    outgoing.once("error", () => resolve(undefined));
-    outgoing.once("close", () => resolve(undefined)); // hung up: the runtime is gone
+    outgoing.once("close", () => resolve(undefined)); // failed (its error handled by open), or dropped as the runtime hung up
   });
 }
 
