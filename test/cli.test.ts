@@ -188,7 +188,7 @@ test("new: writes the template with the project's name, and micro-lambda's versi
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /cd empty-is-fine\n {2}npm install\n {2}npm test/);
   const written = join(dir, "empty-is-fine");
-  assert.deepEqual(readdirSync(written).sort(), [".gitignore", "package.json", "proxy-wrapper.sh", "src", "test", "tsconfig.json"]);
+  assert.deepEqual(readdirSync(written).sort(), [".gitignore", "README.md", "package.json", "proxy-wrapper.sh", "src", "test", "tsconfig.json"]);
   const manifest = JSON.parse(readFileSync(join(written, "package.json"), "utf8"));
   assert.equal(manifest.name, "empty-is-fine");
   assert.deepEqual(manifest.devDependencies, { "@types/node": own.devDependencies["@types/node"], "micro-lambda": `^${own.version}`, tsx: own.dependencies.tsx, typescript: own.devDependencies.typescript });

@@ -85,7 +85,7 @@ export function parseEmulatorArgs(argv: string[], command: "invoke" | "serve"): 
   return { options, event };
 }
 
-function oneOf<T extends string>(option: string, text: string, allowed: T[]): T {
+function oneOf<const T extends string>(option: string, text: string, allowed: readonly T[]): T {
   if (!allowed.includes(text as T)) throw new UsageError(`${option} needs one of ${allowed.join(", ")}, got ${text}`);
   return text as T;
 }
