@@ -5,13 +5,14 @@
 // invocation sends INVOKE to its subscribers and is over only when they have all asked again; SHUTDOWN goes
 // out with a deadline, and what is still running then is killed. Like the rest of the emulator, API paths and
 // header names are written here as literals: this is the independent other side of the protocol.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { Agent, request, type IncomingMessage, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { parseJson, readBody } from "./http.ts";
 import { eachLine } from "./logs.ts";
+import { Started } from "./processes.ts";
 
 export interface ErrorJson {
   errorType: string;
@@ -49,7 +50,8 @@ interface Member {
   external: boolean;
   id?: string;
   events: string[];
-  child?: ChildProcess;
+  /** Its process, while it runs. */
+  process?: Started;
   exited: Promise<void>;
   /** Asked for its next event and has not been given one. */
   ready: boolean;
@@ -197,7 +199,7 @@ export class Extensions {
     this.#shuttingDown = true;
     await this.#drain(deadline);
     const event = { eventType: "SHUTDOWN", shutdownReason: reason, deadlineMs: deadline };
-    for (const member of this.#members.filter((member) => member.child)) {
+    for (const member of this.#members.filter((member) => member.process)) {
       if (member.id !== undefined && member.events.includes("SHUTDOWN")) this.#send(member, event);
       else kill(member);
     }
@@ -241,7 +243,8 @@ export class Extensions {
 
   #start(name: string, path: string): void {
     const child = spawn(path, [], { cwd: this.#options.cwd, env: this.#options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    const member: Member = { name, external: true, events: [], child, ready: false, exited: new Promise((resolve) => child.once("close", () => resolve())) };
+    const started = new Started(child, [child.stdout!, child.stderr!]);
+    const member: Member = { name, external: true, events: [], process: started, ready: false, exited: started.exited.then(() => {}) };
     this.#members.push(member);
     let launchError: Error | undefined;
     child.on("error", (error) => (launchError = error));
@@ -249,9 +252,9 @@ export class Extensions {
     // If the emulator's process exits first, its extensions must not outlive it.
     const orphaned = () => kill(member);
     process.on("exit", orphaned);
-    child.once("close", (code, signal) => {
+    void started.exited.then(({ code, signal }) => {
       process.off("exit", orphaned);
-      member.child = undefined;
+      member.process = undefined;
       member.ready = false;
       member.waiting?.destroy();
       if (this.#shuttingDown) return;
@@ -576,13 +579,9 @@ function post(subscription: Subscription, body: string): Promise<number> {
   });
 }
 
+/** SIGKILL to the extension's process group and whatever holds its output. */
 function kill(member: Member): void {
-  if (!member.child?.pid) return;
-  try {
-    process.kill(-member.child.pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
+  member.process?.signal("SIGKILL");
 }
 
 function forbidden(res: ServerResponse, errorType: string, errorMessage: string): void {

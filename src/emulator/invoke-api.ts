@@ -1,7 +1,7 @@
 // Lambda's Invoke API for callers (`POST /2015-03-31/functions/{name}/invocations`), as aws-lambda-rie serves it, with Lambda's refusals of what Lambda would not take.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HttpError, readBody, type Route } from "./http.ts";
-import type { InvokeOptions, InvokeResult } from "./invocation.ts";
+import type { InvokeOptions, InvokeResult } from "./index.ts";
 
 /** Lambda's limit on a synchronous request payload: 6 MiB ("Request must be smaller than 6291456 bytes"). */
 export const MAX_REQUEST_BYTES = 6_291_456;

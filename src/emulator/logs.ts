@@ -1,4 +1,4 @@
-// Log lines, as Lambda makes them from what a function prints: capped lines from its stdout and stderr, framed records from its telemetry log fd, and the request id a line belongs to.
+// Log lines, as Lambda makes them: capped lines from a function's stdout and stderr, framed records from its telemetry log fd, the request id a line belongs to, and the platform's START/END/REPORT lines.
 import type { Readable } from "node:stream";
 
 /**
@@ -121,4 +121,25 @@ export function jsonRecord(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+// ---- the platform's own lines, as Lambda writes them to the function's log stream --------------------------
+
+export function initReportLine(durationMs: number, status: "timeout" | "error", errorType?: string): string {
+  return `INIT_REPORT Init Duration: ${durationMs.toFixed(2)} ms\tPhase: init\tStatus: ${status}${errorType ? `\tError Type: ${errorType}` : ""}`;
+}
+
+export function startLine(requestId: string): string {
+  return `START RequestId: ${requestId} Version: $LATEST`;
+}
+
+/** END, then REPORT: the invocation is over. */
+export function endLines(report: { requestId: string; durationMs: number; memoryMB: number; maxMemoryUsedMB?: number; initDurationMs?: number }): string[] {
+  const { requestId, durationMs, memoryMB, maxMemoryUsedMB, initDurationMs } = report;
+  return [
+    `END RequestId: ${requestId}`,
+    `REPORT RequestId: ${requestId}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.ceil(durationMs)} ms\t` +
+      `Memory Size: ${memoryMB} MB\tMax Memory Used: ${maxMemoryUsedMB ?? "?"} MB` +
+      (initDurationMs === undefined ? "" : `\tInit Duration: ${initDurationMs.toFixed(2)} ms`),
+  ];
 }

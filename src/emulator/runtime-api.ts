@@ -4,7 +4,7 @@
 // side of the protocol, so a wrong constant in the runtime fails a test instead of being copied.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HttpError, parseJson, pathSegment, printable, readBody, reply, type Route } from "./http.ts";
-import type { ErrorJson, Invocation, InvokeResult, StreamHead } from "./invocation.ts";
+import type { ErrorJson, Invocation, InvokeResult, StreamHead } from "./index.ts";
 
 /** Lambda's (and aws-lambda-rie's) limit on a buffered response, and on an error: 6 MiB and 100 bytes. */
 export const MAX_RESPONSE_BYTES = 6_291_556;

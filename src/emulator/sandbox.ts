@@ -1,15 +1,14 @@
-// One sandbox's processes: the environment Lambda gives a function, its extensions, the runtime process with its output pipes, and how it all is stopped.
+// One sandbox: the environment Lambda gives a function, its extensions, the runtime process and its output, its state through init and invocations, and how it is stopped.
 //
-// Lambda ends a sandbox whole (its microVM goes): nothing the function started survives it. Here the runtime gets its
-// own process group, and a stop kills that group and any process still holding the runtime's output pipes (a
-// detached grandchild that inherited stdout), so the pipes close and the sandbox's end is never left waiting.
+// Lambda ends a sandbox whole (its microVM goes): nothing the function started survives it (see processes.ts).
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { Extensions } from "./extensions.ts";
-import type { ErrorJson, Invocation } from "./invocation.ts";
+import type { ErrorJson, Invocation } from "./index.ts";
 import { eachFrame, eachLine, type LogRecord } from "./logs.ts";
+import { exitStatus, Started } from "./processes.ts";
 
 export interface SandboxConfig {
   command: string[];
@@ -34,15 +33,12 @@ export interface SandboxEvents {
   warn(text: string): void;
 }
 
-/** After the runtime has exited, how long its pipes may stay open (held by something it left behind) before they are cut. */
-const DRAIN_MS = 1000;
-
 export class Sandbox {
   readonly config: SandboxConfig;
   readonly extensions: Extensions;
   readonly spawnedAt = performance.now();
   /** The runtime; started once every external extension has registered. */
-  child?: ChildProcess;
+  #runtime?: Started;
   /** The invocation whose arrival started this sandbox: init logs and init failures belong to it. */
   initiator?: Invocation;
   /** Invocations handed to this runtime and not finished yet: its log lines belong to them. */
@@ -64,8 +60,6 @@ export class Sandbox {
   /** Resolved when the runtime has exited and its output has been read to the end. */
   exited: Promise<void> = Promise.resolve();
   readonly #events: SandboxEvents;
-  /** The inodes of the runtime's output pipes, to find what still holds them. */
-  #pipeInodes: string[] = [];
 
   constructor(config: SandboxConfig, events: SandboxEvents) {
     this.config = config;
@@ -86,6 +80,11 @@ export class Sandbox {
     else void this.extensions.registered().then(() => !this.ended && !this.shuttingDown && this.#spawnRuntime());
   }
 
+  /** The runtime process, once started. */
+  get child(): ChildProcess | undefined {
+    return this.#runtime?.child;
+  }
+
   /** Init is over: the runtime and every registered extension asked for their first event. */
   get initialized(): boolean {
     return this.initDurationMs !== undefined;
@@ -101,7 +100,6 @@ export class Sandbox {
       detached: true,
       env: telemetryLogFd ? { ...env, _LAMBDA_TELEMETRY_LOG_FD: "3" } : env,
     });
-    this.child = child;
     child.on("error", (error) => {
       this.initError ??= { errorType: "Runtime.InvalidEntrypoint", errorMessage: `cannot start ${file}: ${error.message}` };
     });
@@ -112,57 +110,21 @@ export class Sandbox {
       pipes.push(frames);
       eachFrame(frames, (record) => this.#events.record(this, record, "function"), (why) => this.#events.warn(`micro-lambda emulator: ${why}`));
     }
-    if (child.pid !== undefined) this.#pipeInodes = pipeInodes(child.pid, frames ? [1, 2, 3] : [1, 2]);
+    const runtime = new Started(child, pipes);
+    this.#runtime = runtime;
     // If this process exits first, its function must not outlive it.
-    const orphaned = () => this.signal("SIGKILL");
+    const orphaned = () => runtime.signal("SIGKILL");
     process.on("exit", orphaned);
-    this.exited = new Promise((resolve) => {
-      let done = false;
-      const end = (status: string) => {
-        if (done) return;
-        done = true;
-        this.ended = true;
-        process.off("exit", orphaned);
-        resolve();
-        this.#events.exited(this, status);
-      };
-      // 'close' waits for the pipes, and a process the runtime left behind may hold them open: after 'exit', that
-      // process is killed and the pipes get a moment to deliver what they still hold, then they are cut.
-      child.once("close", (code, signal) => end(signal ? `signal: ${signal}` : `exit status ${code}`));
-      child.once("exit", (code, signal) => {
-        this.#killPipeHolders();
-        const status = signal ? `signal: ${signal}` : `exit status ${code}`;
-        const timer = setTimeout(() => {
-          for (const pipe of pipes) pipe.destroy();
-          end(status);
-        }, DRAIN_MS);
-        child.once("close", () => clearTimeout(timer));
-      });
+    this.exited = runtime.exited.then((exit) => {
+      process.off("exit", orphaned);
+      this.ended = true;
+      this.#events.exited(this, exitStatus(exit));
     });
   }
 
   /** Signals the runtime's whole process group; SIGKILL also reaches whatever else holds its output pipes. */
   signal(name: NodeJS.Signals): void {
-    if (!this.child?.pid || this.child.exitCode !== null || this.child.signalCode !== null) {
-      if (name === "SIGKILL") this.#killPipeHolders();
-      return;
-    }
-    try {
-      process.kill(-this.child.pid, name);
-    } catch {
-      // already gone
-    }
-    if (name === "SIGKILL") this.#killPipeHolders();
-  }
-
-  #killPipeHolders(): void {
-    for (const pid of pipeHolders(this.#pipeInodes)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // gone meanwhile
-      }
-    }
+    this.#runtime?.signal(name);
   }
 
   /**
@@ -175,7 +137,7 @@ export class Sandbox {
       this.fatalError ??= error;
       this.resetReason ??= reason;
     }
-    if (this.child) return this.signal("SIGKILL");
+    if (this.#runtime) return this.signal("SIGKILL");
     if (this.ended) return;
     this.ended = true;
     this.#events.exited(this, "signal: SIGKILL");
@@ -203,48 +165,6 @@ export function lambdaEnvironment(o: { address: string; functionName: string; me
     ...(o.logLevel ? { AWS_LAMBDA_LOG_LEVEL: o.logLevel } : {}),
     ...o.env,
   };
-}
-
-/** The inodes behind a process's file descriptors (`socket:[123]`: Node's pipes are socket pairs), read from /proc (Linux; none elsewhere). */
-function pipeInodes(pid: number, fds: number[]): string[] {
-  const inodes: string[] = [];
-  for (const fd of fds) {
-    try {
-      const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      if (link.startsWith("pipe:") || link.startsWith("socket:")) inodes.push(link);
-    } catch {
-      // not Linux, or already gone
-    }
-  }
-  return inodes;
-}
-
-/** Every other process that has one of these pipes open. */
-function pipeHolders(inodes: string[]): number[] {
-  if (inodes.length === 0) return [];
-  const holders: number[] = [];
-  let pids: string[];
-  try {
-    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
-  } catch {
-    return [];
-  }
-  for (const pid of pids) {
-    try {
-      if (readdirSync(`/proc/${pid}/fd`).some((fd) => inodes.includes(safeReadlink(`/proc/${pid}/fd/${fd}`)))) holders.push(Number(pid));
-    } catch {
-      // not ours to read, or gone
-    }
-  }
-  return holders;
-}
-
-function safeReadlink(path: string): string {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return "";
-  }
 }
 
 /** The process's peak resident memory (VmHWM), as Lambda's "Max Memory Used". */
