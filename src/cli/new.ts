@@ -1,7 +1,7 @@
 // `micro-lambda new`: writes a project that works at once, from a template in src/cli/templates/: the code in
 // src/main.ts, a test that runs it under the emulator, and what `npm install && npm test && npx micro-lambda build` need.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { packageRoot, UsageError } from "./args.ts";
 
 /** One template per kind of thing the README teaches, each mirroring its example. */
@@ -64,7 +64,7 @@ export async function create(argv: string[]): Promise<number> {
 
   console.log(`micro-lambda new: wrote ${name}/ (${template}): ${written.join(", ")}
 
-  cd ${relative(process.cwd(), target) || "."}
+  cd ${name}
   npm install
   npm test                  # runs src/main.ts under the emulator
   npx micro-lambda build    # dist/${name}/{x86_64,arm64}/${template === "function" || template === "streaming" ? "function" : "extension"}.zip`);

@@ -62,8 +62,8 @@ export async function watch(argv: string[]): Promise<number> {
 }
 
 /**
- * Watches `root` and every folder below it that is not ignored, one fs.watch per folder (a recursive fs.watch is
- * not native on Linux before Node 20.13, and would walk node_modules); folders that appear later are added.
+ * Watches `root` and every folder below it that is not ignored, one fs.watch per folder (on Linux, a recursive
+ * fs.watch would walk node_modules too); folders that appear later are added.
  */
 function watchTree(root: string, changed: (file: string) => void): FSWatcher[] {
   const watchers: FSWatcher[] = [];
