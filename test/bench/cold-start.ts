@@ -66,12 +66,17 @@ export async function run(): Promise<Section> {
     rounds++;
   }
 
-  // The same with a cold page cache: every file the variant maps (and the files it names) evicted before each run.
+  // The same with a cold page cache: every file the variant maps (and the files it names) evicted before each run,
+  // and each cold run followed by a warm one, so that the two are compared at the same moment.
   const coldSamples: Record<string, Evicted[]> = Object.fromEntries(keys.map((key) => [key, []]));
+  const pairedWarm: Record<string, ColdStart[]> = Object.fromEntries(keys.map((key) => [key, []]));
   const coldStarted = Date.now();
   let coldRounds = 0;
   while (coldRounds < COLD_RUNS && Date.now() - coldStarted < COLD_BUDGET_MS) {
-    for (const key of shuffle(keys)) coldSamples[key].push(await evictedStart(variants[key], files[key]));
+    for (const key of shuffle(keys)) {
+      coldSamples[key].push(await evictedStart(variants[key], files[key]));
+      pairedWarm[key].push(await coldStart(variants[key]));
+    }
     coldRounds++;
   }
 
@@ -88,6 +93,7 @@ export async function run(): Promise<Section> {
   const time: Record<string, Summary> = {};
   const rss: Record<string, Summary> = {};
   const cold: Record<string, Summary> = {};
+  const paired: Record<string, Summary> = {};
   const read: Record<string, Summary> = {};
   const executable: Record<string, Summary> = {};
   const faults: Record<string, Summary> = {};
@@ -95,6 +101,7 @@ export async function run(): Promise<Section> {
     time[key] = summarise(samples[key].map((sample) => sample.ms));
     rss[key] = summarise(samples[key].map((sample) => sample.rss));
     cold[key] = summarise(coldSamples[key].map((sample) => sample.ms));
+    paired[key] = summarise(pairedWarm[key].map((sample) => sample.ms));
     read[key] = summarise(coldSamples[key].map((sample) => sample.readBytes));
     executable[key] = summarise(coldSamples[key].map((sample) => sample.executableRss));
     faults[key] = summarise(coldSamples[key].map((sample) => sample.majorFaults));
@@ -103,7 +110,7 @@ export async function run(): Promise<Section> {
   const coldBase = (key: string) => cold[key]?.median ?? NaN;
   const allCold = keys.flatMap((key) => coldSamples[key]);
   const readNothing = allCold.filter((sample) => sample.readBytes === 0).length;
-  const warmRead = summarise(keys.flatMap((key) => samples[key].map((sample) => sample.readBytes)));
+  const warmRead = summarise(keys.flatMap((key) => pairedWarm[key].map((sample) => sample.readBytes)));
   const left = summarise(allCold.map((sample) => sample.left));
   const leftExecutable = summarise(allCold.map((sample) => sample.leftExecutable));
   const readahead = readaheadKb(hello.bootstrap);
@@ -117,9 +124,9 @@ export async function run(): Promise<Section> {
   ];
   const coldRow = (key: string, baseline: string, baselineName: string) => [
     variants[key].label,
-    ms(time[key].median),
+    ms(paired[key].median),
     `**${ms(cold[key].median)}**`,
-    ratio(cold[key].median, time[key].median),
+    ratio(cold[key].median, paired[key].median),
     key === baseline ? "baseline" : `${ratio(cold[key].median, coldBase(baseline))} ${baselineName}`,
     mb(read[key].median),
     String(faults[key].median),
@@ -165,14 +172,14 @@ export async function run(): Promise<Section> {
     "",
     "### With a cold page cache",
     "",
-    `A new Lambda sandbox starts with none of the function's files in memory. Here, before each run, every file the variant maps (from /proc/PID/maps of its warm-up run: the executable, the shared libraries, a native addon) and every file it names (the bundle, the handler) is dropped from the page cache with \`posix_fadvise(POSIX_FADV_DONTNEED)\` (test/bench/lib/page-cache.c, compiled at bench time), which leaves the rest of the machine's cache alone. Median of ${coldRounds} runs per variant, round-robin, shuffled. Read from storage = /proc/PID/io \`read_bytes\` at the first \`/next\` (page faults and readahead included); waits for storage = its major page faults then (/proc/PID/stat); executable resident = the Rss of the executable's mappings in /proc/PID/smaps then.`,
+    `A new Lambda sandbox starts with none of the function's files in memory. Here, before each run, every file the variant maps (from /proc/PID/maps of its warm-up run: the executable, the shared libraries, a native addon) and every file it names (the bundle, the handler) is dropped from the page cache with \`posix_fadvise(POSIX_FADV_DONTNEED)\` (test/bench/lib/page-cache.c, compiled at bench time), which leaves the rest of the machine's cache alone. Median of ${coldRounds} runs per variant, round-robin, shuffled; each cold run is followed by a warm one (the "warm cache" column here), so that each pair is measured at the same moment. Read from storage = /proc/PID/io \`read_bytes\` at the first \`/next\` (page faults and readahead included); waits for storage = its major page faults then (/proc/PID/stat); executable resident = the Rss of the executable's mappings in /proc/PID/smaps then.`,
     "",
     ...table(
       ["variant", "warm cache", "cold cache", "cold ÷ warm", "cold, ratio", "read from storage", "waits for storage", "executable resident"],
       order.map(([key, baseline, name]) => coldRow(key, baseline, name)),
     ),
     "",
-    `Eviction checked: ${readNothing === 0 ? "every" : `**${allCold.length - readNothing} of ${allCold.length}**`} cold run${allCold.length === 1 ? "" : "s"} read from storage (the fewest bytes: ${mb(summarise(allCold.map((sample) => sample.readBytes)).min)}), the warm runs a median of ${mb(warmRead.median)}. After each eviction a median of ${mb(left.median)} of the files stayed cached (pages that other processes on the machine keep mapped: libc, libstdc++), ${mb(leftExecutable.median)} of it the executable's (max ${mb(leftExecutable.max)}). The disk's readahead is ${readahead === undefined ? "unknown" : `${readahead} KiB`} (/sys/block/…/queue/read_ahead_kb): a page fault in a file reads up to that much around it, which is why a process reads more than it keeps resident. Storage here is a virtual disk that the host may itself cache: Lambda's may be slower, so read the bytes as well as the times.`,
+    `Eviction checked: ${readNothing === 0 ? `each of the ${allCold.length} cold runs` : `**only ${allCold.length - readNothing} of the ${allCold.length} cold runs**`} read from storage (the fewest bytes: ${mb(summarise(allCold.map((sample) => sample.readBytes)).min)}), the warm runs that followed them a median of ${mb(warmRead.median)}. After each eviction a median of ${mb(left.median)} of the files stayed cached (pages that other processes on the machine keep mapped: libc, libstdc++), ${mb(leftExecutable.median)} of it the executable's (max ${mb(leftExecutable.max)}). The disk's readahead is ${readahead === undefined ? "unknown" : `${readahead} KiB`} (/sys/block/…/queue/read_ahead_kb): a page fault in a file reads up to that much around it, which is why a process reads more than it keeps resident. Storage here is a virtual disk that the host may itself cache: Lambda's may be slower, so read the bytes as well as the times.`,
     "",
     `What a cold start reads of each bootstrap (one more cold run each): "read" = the executable's pages in the page cache after the run (mincore: what the kernel read, readahead included), "touched" = the pages the process has mapped at its first \`/next\` (/proc/PID/pagemap; the kernel maps up to 64 KiB of cached neighbours with each fault).`,
     "",
