@@ -16,7 +16,7 @@
 // - AWS managed policies exist only with MOTO_IAM_LOAD_MANAGED_POLICIES=true, set below.
 // - CodeSha256 is computed as Lambda does: SHA-256 of the zip, base64, for ZipFile and S3 uploads alike.
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { GetRoleCommand, IAMClient, ListAttachedRolePoliciesCommand, ListRolesCommand } from "@aws-sdk/client-iam";
+import { CreateAccessKeyCommand, CreateUserCommand, GetRoleCommand, IAMClient, ListAttachedRolePoliciesCommand, ListRolesCommand, PutUserPolicyCommand } from "@aws-sdk/client-iam";
 import {
   GetFunctionCommand,
   GetFunctionUrlConfigCommand,
@@ -65,7 +65,7 @@ before(async () => {
     mkdirSync(join(project, "dist", name), { recursive: true });
     symlinkSync(made[i]!.dir, join(project, "dist", name, arch));
   });
-  const client = { endpoint: moto.endpoint, region, credentials };
+  const client = { endpoint: moto.endpoint, region, credentials, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 } };
   [lambda, iam, s3] = [new LambdaClient(client), new IAMClient(client), new S3Client(client)];
 });
 
@@ -75,9 +75,9 @@ after(() => {
 });
 
 /** moto_server on 127.0.0.1, on a port the system picks; it prints the address it serves. */
-function startMoto(): Promise<{ endpoint: string; process: ChildProcess }> {
+function startMoto(env: Record<string, string> = {}): Promise<{ endpoint: string; process: ChildProcess }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("moto_server", ["-H", "127.0.0.1", "-p", "0"], { env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("moto_server", ["-H", "127.0.0.1", "-p", "0"], { env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: "true", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const seen = (text: string) => {
       output += text;
@@ -122,9 +122,13 @@ async function deploy(args: string[], env: Record<string, string | undefined> = 
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
   child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  clearTimeout(timer);
+  assert.notEqual(code, null, `deploy ${args.join(" ")} did not end in 120 s:\n${stderr}`);
   const lines = [...stderr.matchAll(/^micro-lambda deploy: (\w+ \w+) → (\S+)$/gm)];
-  for (const [line, , url] of lines) assert.ok(url!.startsWith(`${moto.endpoint}/`), `a request went elsewhere than moto: ${line}`);
+  const endpoint = env.AWS_ENDPOINT_URL ?? moto.endpoint;
+  for (const [line, , url] of lines) assert.ok(url!.startsWith(`${endpoint}/`), `a request went elsewhere than moto: ${line}`);
   return { code, stdout, stderr, requests: lines.map((line) => line[1]!) };
 }
 
@@ -133,6 +137,18 @@ function sha256(file: string): string {
 }
 
 const zip = (name: string, arch: Arch, file = "function.zip") => join(project, "dist", name, arch, file);
+
+/** dist/NAME/x86_64/function.zip holding a 64-byte "bootstrap": an x86_64 ELF header and nothing else. For failures that need no real code. */
+function tinyBuild(name: string): void {
+  const dir = join(project, "dist", name, "x86_64");
+  mkdirSync(dir, { recursive: true });
+  const header = Buffer.alloc(64);
+  header.write("\x7fELF\x02\x01\x01", "latin1"); // 64-bit, little-endian, version 1
+  header.writeUInt16LE(2, 16); // an executable
+  header.writeUInt16LE(62, 18); // x86-64
+  writeFileSync(join(dir, "bootstrap"), header, { mode: 0o755 });
+  execFileSync("zip", ["-q", "-X", "function.zip", "bootstrap"], { cwd: dir });
+}
 const getFunction = (name: string) => lambda.send(new GetFunctionCommand({ FunctionName: name }));
 
 describe("a function, from create to update", () => {
@@ -326,6 +342,30 @@ test("the default role is created once: later functions reuse it", async () => {
   }
 });
 
+test("credentials and region as the AWS CLI finds them: a --profile's files; AWS_DEFAULT_REGION before the profile's region; --region first", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "micro-lambda-aws-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "config"), `[profile dev]\nregion = ${region}\n`);
+  writeFileSync(join(dir, "credentials"), `[dev]\naws_access_key_id = ${credentials.accessKeyId}\naws_secret_access_key = ${credentials.secretAccessKey}\n`);
+  const profileOnly = {
+    AWS_CONFIG_FILE: join(dir, "config"),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, "credentials"),
+    AWS_ACCESS_KEY_ID: undefined,
+    AWS_SECRET_ACCESS_KEY: undefined,
+    AWS_REGION: undefined,
+  };
+  // Function hello exists in eu-west-1 (made above), not in eu-central-1: a dry run tells which region was used.
+  const args = ["hello", "--arch", "arm64", "--profile", "dev", "--dry-run"];
+  const fromProfile = await deploy(args, profileOnly);
+  assert.equal(fromProfile.code, 0, fromProfile.stderr);
+  assert.match(fromProfile.stdout, /^hello: (unchanged|would change)/m);
+  const fromEnvironment = await deploy(args, { ...profileOnly, AWS_DEFAULT_REGION: "eu-central-1" });
+  assert.equal(fromEnvironment.code, 0, fromEnvironment.stderr);
+  assert.match(fromEnvironment.stdout, /^hello: would be created/m);
+  const fromFlag = await deploy([...args, "--region", region], { ...profileOnly, AWS_DEFAULT_REGION: "eu-central-1" });
+  assert.match(fromFlag.stdout, /^hello: (unchanged|would change)/m);
+});
+
 describe("failures: a non-zero exit and a message that says what is wrong", () => {
   test("no credentials: the SDK's own message, and what to do; no request leaves", async () => {
     const run = await deploy(["hello", "--arch", "x86_64"], { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined });
@@ -340,8 +380,26 @@ describe("failures: a non-zero exit and a message that says what is wrong", () =
     assert.match(run.stderr, /^micro-lambda deploy: no AWS region: pass --region, set AWS_REGION, or set one in your profile \(aws configure\)$/m);
   });
 
+  test("access denied (a user allowed lambda:* only, so the default role cannot be made): IAM's own message, and --role as the way out", async (t) => {
+    // A second moto that checks signatures and policies after its first 3 requests: those make the user.
+    // (moto answers Lambda's own denials in XML, which no Lambda client can read, so the denial tested is IAM's.)
+    const strict = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: "3" });
+    t.after(() => strict.process.kill());
+    const admin = new IAMClient({ endpoint: strict.endpoint, region, credentials });
+    await admin.send(new CreateUserCommand({ UserName: "deployer" }));
+    const { AccessKey: key } = await admin.send(new CreateAccessKeyCommand({ UserName: "deployer" }));
+    const lambdaOnly = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "lambda:*", Resource: "*" }] };
+    await admin.send(new PutUserPolicyCommand({ UserName: "deployer", PolicyName: "lambda-only", PolicyDocument: JSON.stringify(lambdaOnly) }));
+
+    const run = await deploy(["hello", "--arch", "x86_64"], { AWS_ENDPOINT_URL: strict.endpoint, AWS_ACCESS_KEY_ID: key!.AccessKeyId, AWS_SECRET_ACCESS_KEY: key!.SecretAccessKey });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^micro-lambda deploy: IAM GetRole: AccessDenied: User: arn:aws:iam::\d{12}:user\/deployer is not authorized to perform: iam:GetRole.*: give --role ARN of an existing execution role instead$/m);
+    assert.deepEqual(run.requests, ["Lambda GetFunctionConfiguration", "IAM GetRole"]);
+  });
+
   test("an unknown role: Lambda's own message", async () => {
-    const run = await deploy(["hello", "--arch", "x86_64", "--function-name", "orphan", "--role", "arn:aws:iam::123456789012:role/no-such-role"]);
+    tinyBuild("orphan");
+    const run = await deploy(["orphan", "--role", "arn:aws:iam::123456789012:role/no-such-role"]);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /^micro-lambda deploy: Lambda CreateFunction: InvalidParameterValueException: The role defined for the function cannot be assumed by Lambda\.$/m);
     await assert.rejects(getFunction("orphan"), { name: "ResourceNotFoundException" });

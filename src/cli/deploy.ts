@@ -2,6 +2,7 @@
 // with a function URL when asked) or, with --extension, to a layer per architecture. This file reads the command
 // line, checks the build before any AWS call, and prints what was done; deploy/ holds the AWS side.
 import { projectRoot, UsageError } from "./args.ts";
+import type { Aws } from "./deploy/aws.ts";
 import { arches, buildCommand, builtArches, megabytes, readBuildOutput, type Arch, type BuildOutput } from "./deploy/build-output.ts";
 
 export const deployUsage = `usage: micro-lambda deploy NAME [options]
@@ -165,41 +166,45 @@ export async function deploy(argv: string[]): Promise<number> {
   const { connect, describeFailure } = await import("./deploy/aws.ts");
   try {
     const aws = await connect(options);
-    if (options.extension) {
-      const { deployLayer } = await import("./deploy/layer.ts");
-      for (const build of builds) {
-        const result = await deployLayer(aws, build, `${options.layerName ?? options.name}-${build.arch}`, options);
-        const action = options.dryRun ? (result.action === "published" ? "would publish a new version" : "unchanged") : result.action;
-        console.log(`${result.layerName}: ${action}${result.arn ? ` ${result.arn}` : ""} (${build.arch}, code ${megabytes(result.codeSize)})`);
-      }
-      return 0;
-    }
-    const { deployFunction } = await import("./deploy/function.ts");
-    const [build] = builds as [BuildOutput];
-    const result = await deployFunction(aws, build, {
-      ...options,
-      functionName: options.functionName ?? options.name,
-      url: options.url ? { auth: options.urlAuth, invokeMode: options.streaming ? "RESPONSE_STREAM" : "BUFFERED" } : undefined,
-    });
-    const what = `${build.arch}, ${result.runtime}, code ${megabytes(result.codeSize)}`;
-    const name = options.functionName ?? options.name;
-    if (options.dryRun) {
-      const plan = { created: "would be created", updated: `would change: ${result.changes.join("; ")}`, unchanged: "unchanged" }[result.action];
-      console.log(`${name}: ${plan} (${what}) [dry run: nothing changed]`);
-    } else {
-      const done = { created: "created", updated: `updated ${result.changes.join("; ")}`, unchanged: "unchanged: the same code (SHA-256) and settings are deployed" }[result.action];
-      console.log(`${name}: ${done} (${what})`);
-    }
-    if (result.arn) console.log(`  function  ${result.arn}`);
-    if (result.role) console.log(`  role      ${result.role.arn ?? result.role.name} (${result.role.created ? (options.dryRun ? "would be created" : "created") : "reused"})`);
-    if (result.url) {
-      const auth = result.url.auth === "NONE" ? "public" : "AWS_IAM";
-      const action = options.dryRun && result.url.action !== "unchanged" ? `would be ${result.url.action}` : result.url.action;
-      console.log(`  url       ${result.url.url ?? "(none yet)"} (${auth}, ${result.url.invokeMode}; ${action})`);
-    }
+    if (options.extension) await deployLayers(aws, builds, options);
+    else await deployOneFunction(aws, builds[0]!, options);
     return 0;
   } catch (error) {
     throw new Error(describeFailure(error));
+  }
+}
+
+async function deployLayers(aws: Aws, builds: BuildOutput[], options: Options): Promise<void> {
+  const { deployLayer } = await import("./deploy/layer.ts");
+  for (const build of builds) {
+    const result = await deployLayer(aws, build, `${options.layerName ?? options.name}-${build.arch}`, options);
+    const action = options.dryRun && result.action === "published" ? "would publish a new version" : result.action;
+    console.log(`${result.layerName}: ${action}${result.arn ? ` ${result.arn}` : ""} (${build.arch}, code ${megabytes(result.codeSize)})`);
+  }
+}
+
+async function deployOneFunction(aws: Aws, build: BuildOutput, options: Options): Promise<void> {
+  const { deployFunction } = await import("./deploy/function.ts");
+  const name = options.functionName ?? options.name;
+  const result = await deployFunction(aws, build, {
+    ...options,
+    functionName: name,
+    url: options.url ? { auth: options.urlAuth, invokeMode: options.streaming ? "RESPONSE_STREAM" : "BUFFERED" } : undefined,
+  });
+  const what = `${build.arch}, ${result.runtime}, code ${megabytes(result.codeSize)}`;
+  if (options.dryRun) {
+    const plan = { created: "would be created", updated: `would change: ${result.changes.join("; ")}`, unchanged: "unchanged" }[result.action];
+    console.log(`${name}: ${plan} (${what}) [dry run: nothing changed]`);
+  } else {
+    const done = { created: "created", updated: `updated ${result.changes.join("; ")}`, unchanged: "unchanged: the same code (SHA-256) and settings are deployed" }[result.action];
+    console.log(`${name}: ${done} (${what})`);
+  }
+  if (result.arn) console.log(`  function  ${result.arn}`);
+  if (result.role) console.log(`  role      ${result.role.arn ?? result.role.name} (${result.role.created ? (options.dryRun ? "would be created" : "created") : "reused"})`);
+  if (result.url) {
+    const auth = result.url.auth === "NONE" ? "public" : "AWS_IAM";
+    const action = options.dryRun && result.url.action !== "unchanged" ? `would be ${result.url.action}` : result.url.action;
+    console.log(`  url       ${result.url.url ?? "(none yet)"} (${auth}, ${result.url.invokeMode}; ${action})`);
   }
 }
 

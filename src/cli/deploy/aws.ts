@@ -22,7 +22,12 @@ export interface AwsOptions {
 /** Clients for one region. Throws when no region is configured anywhere. */
 export async function connect(options: AwsOptions): Promise<Aws> {
   // The SDK reads AWS_REGION and the profile's region; the AWS CLI also reads AWS_DEFAULT_REGION, before the profile.
-  const config = { region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION, profile: options.profile };
+  const config = {
+    region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION,
+    profile: options.profile,
+    // The AWS CLI's defaults: 60 s to connect, 60 s of silence on a connection. The SDK's own are to wait forever.
+    requestHandler: { connectionTimeout: 60_000, requestTimeout: 60_000 },
+  };
   const lambda = new LambdaClient(config);
   let region: string;
   try {
@@ -79,6 +84,9 @@ export function describeFailure(error: unknown): string {
   const where = operationOf(error);
   const code = err.name && err.name !== "Error" ? err.name : err.Code;
   const text = [where, code, err.message].filter(Boolean).join(": ");
+  if (where?.startsWith("IAM ") && /AccessDenied/.test(code ?? "")) {
+    return `${text}: without --role, deploy makes its own role, which takes iam:GetRole, iam:CreateRole, iam:ListAttachedRolePolicies and iam:AttachRolePolicy: give --role ARN of an existing execution role instead`;
+  }
   if (err.name === "CredentialsProviderError") {
     return `${text}: give deploy credentials: run \`aws configure\` (or \`aws sso login\`), set AWS_PROFILE, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`;
   }

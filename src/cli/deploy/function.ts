@@ -82,6 +82,7 @@ export async function deployFunction(aws: Aws, build: BuildOutput, settings: Fun
     result.arn = created.FunctionArn;
     await settled(aws.lambda, settings.functionName);
   } else {
+    // A change still being applied (another deploy, the console) must end first; an earlier failed one is what this deploy may fix.
     await settled(aws.lambda, settings.functionName, current);
     // The architecture is part of the code: UpdateFunctionCode sets it.
     if (current.CodeSha256 !== build.sha256 || current.Architectures?.[0] !== build.arch) {
@@ -181,16 +182,21 @@ const settleLimitMs = 10 * 60_000;
 
 /**
  * Waits until Lambda has finished applying the last change: State leaves Pending (after CreateFunction) and
- * LastUpdateStatus leaves InProgress (after an update). A Failed state or update throws Lambda's reason.
+ * LastUpdateStatus leaves InProgress (after an update). After a change of ours (no `before` given), a Failed
+ * state or update throws Lambda's reason.
  */
-async function settled(lambda: LambdaClient, name: string, known?: FunctionConfiguration): Promise<FunctionConfiguration> {
+async function settled(lambda: LambdaClient, name: string, before?: FunctionConfiguration): Promise<FunctionConfiguration> {
   const deadline = Date.now() + settleLimitMs;
+  let known = before;
   for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
     const config = known ?? (await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })));
     known = undefined;
-    if (config.State === "Failed") throw new Error(`Lambda reports the function's state Failed: ${config.StateReasonCode}: ${config.StateReason}`);
-    if (config.LastUpdateStatus === "Failed") throw new Error(`Lambda reports the last update Failed: ${config.LastUpdateStatusReasonCode}: ${config.LastUpdateStatusReason}`);
-    if (config.State !== "Pending" && config.LastUpdateStatus !== "InProgress") return config;
+    if (config.State !== "Pending" && config.LastUpdateStatus !== "InProgress") {
+      if (before) return config;
+      if (config.State === "Failed") throw new Error(`Lambda reports the function's state Failed: ${config.StateReasonCode}: ${config.StateReason}`);
+      if (config.LastUpdateStatus === "Failed") throw new Error(`Lambda reports the update Failed: ${config.LastUpdateStatusReasonCode}: ${config.LastUpdateStatusReason}`);
+      return config;
+    }
     if (Date.now() > deadline) throw new Error(`Lambda is still applying the last change to ${name} after ${settleLimitMs / 60_000} minutes (State ${config.State}, LastUpdateStatus ${config.LastUpdateStatus})`);
     await sleep(delay);
   }
