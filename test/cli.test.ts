@@ -68,7 +68,7 @@ test("no command prints the usage and exits 2; --help exits 0; --version prints 
   assert.equal(version.stdout.trim(), JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version);
   const help = await cli(["watch", "--help"]);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /usage: micro-lambda watch \[options\] ENTRY/);
+  assert.match(help.stdout, /usage: micro-lambda watch ENTRY \[options\]/);
 });
 
 test("an unknown option names it, prints the command's usage, and exits 2", async () => {
@@ -207,9 +207,13 @@ test("watch: wrong command lines are usage errors", async (t) => {
   const built = await cli(["watch", "./bootstrap"], { cwd: dir });
   assert.equal(built.code, 2);
   assert.match(built.stderr, /watch runs a main file from source \(.ts or .js\); to serve a built bootstrap, use serve/);
-  const late = await cli(["watch", "main.ts", "--port", "0"], { cwd: dir });
-  assert.equal(late.code, 2);
-  assert.match(late.stderr, /--port 0: options go before ENTRY/);
+  const two = await cli(["watch", "main.ts", "--port", "0", "other.ts"], { cwd: dir });
+  assert.equal(two.code, 2);
+  assert.match(two.stderr, /other.ts: no such file/);
+  writeFileSync(join(dir, "other.ts"), greeter("Hi"));
+  const both = await cli(["watch", "main.ts", "--port", "0", "other.ts"], { cwd: dir });
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /one ENTRY at a time: main.ts, .*other.ts/);
 });
 
 /** Invokes through the Invoke API, as curl does. */
@@ -230,7 +234,7 @@ test("watch: serves the entry from source; a saved change, in it or in a file it
     "src/main.ts": `import { greeting } from "./greeting.ts";\nimport { lambda } from ${JSON.stringify(runtime)};\nlambda(async (event: { name?: string }) => ({ message: greeting + ", " + event.name }));\n`,
     "src/greeting.ts": `export const greeting = "Hello";\n`,
   });
-  const child = spawn(process.execPath, ["--import", tsx, bin, "watch", "--port", "0", "src/main.ts"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", tsx, bin, "watch", "src/main.ts", "--port", "0"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
   t.after(() => child.kill("SIGKILL"));
   let stderr = "";

@@ -8,7 +8,7 @@ commands:
   build [ENTRY] [options]   bundle and compile ENTRY into dist/NAME/ARCH/{bootstrap,function.zip}
   invoke [options] FUNCTION run a bootstrap or a main file once with an event, print the result
   serve [options] FUNCTION  serve the Invoke API (as aws-lambda-rie does) on 127.0.0.1:9000
-  watch [options] ENTRY     serve ENTRY from source; a saved change is picked up on the next invoke
+  watch ENTRY [options]     serve ENTRY from source; a saved change is picked up on the next invoke
   new NAME [--template T]   write a new project: function, streaming, extension, telemetry or proxy
   deploy NAME [options]     create or update the Lambda function (or layer) from what build made
 

@@ -7,7 +7,7 @@ import { Emulator } from "../emulator/index.ts";
 import { projectRoot, UsageError } from "./args.ts";
 import { parseEmulatorArgs } from "./emulate.ts";
 
-export const watchUsage = `usage: micro-lambda watch [options] ENTRY
+export const watchUsage = `usage: micro-lambda watch ENTRY [options]
 
 Runs ENTRY, a TypeScript or JavaScript main file, under tsx behind the emulator, and serves Lambda's Invoke API
 as \`serve\` does. When a source file of the project changes (anything but node_modules/, dist/ and dot folders),
@@ -25,11 +25,17 @@ const ignored = (name: string) => name === "node_modules" || name === "dist" || 
 const sourceFile = /\.([cm]?[tj]sx?|json)$/;
 
 export async function watch(argv: string[]): Promise<number> {
-  const { options } = parseEmulatorArgs(argv, "serve");
+  let { options } = parseEmulatorArgs(argv, "serve");
   // functionCommand made [node, --import, tsx, ENTRY] of a main file; anything else is not one.
-  const [node, , , entry, ...rest] = options.command;
-  if (node !== process.execPath || entry === undefined) throw new UsageError(`watch runs a main file from source (.ts or .js); to serve a built bootstrap, use serve`);
-  if (rest.length > 0) throw new UsageError(`${rest.join(" ")}: options go before ENTRY (micro-lambda watch [options] ENTRY)`);
+  if (options.command[0] !== process.execPath) throw new UsageError(`watch runs a main file from source (.ts or .js); to serve a built bootstrap, use serve`);
+  const after = options.command.length - 4;
+  if (after > 0) {
+    // What follows ENTRY is options too (watch passes no arguments to the function): read them as if before it.
+    const at = argv.length - after - 1;
+    ({ options } = parseEmulatorArgs([...argv.slice(0, at), ...argv.slice(at + 1), argv[at]!], "serve"));
+    if (options.command.length > 4) throw new UsageError(`one ENTRY at a time: ${argv[at]}, ${options.command[3]}`);
+  }
+  const entry = options.command[3]!;
   const root = projectRoot(dirname(entry)) ?? dirname(entry);
   const emulator = await Emulator.start(options);
   console.error(
