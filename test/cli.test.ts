@@ -216,6 +216,33 @@ test("watch: wrong command lines are usage errors", async (t) => {
   assert.match(both.stderr, /one ENTRY at a time: main.ts, .*other.ts/);
 });
 
+/** `micro-lambda watch ARGS...` running in `dir`: what it prints can be waited for, and SIGTERM stops it. */
+function watchProcess(t: TestContext, dir: string, args: string[]): { printed(pattern: RegExp): Promise<RegExpMatchArray>; stop(): Promise<number | null> } {
+  const child = spawn(process.execPath, ["--import", tsx, bin, "watch", ...args], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
+  return {
+    /** Waits until watch has printed `pattern`; what it printed up to there is then consumed. */
+    async printed(pattern) {
+      for (;;) {
+        const match = stderr.match(pattern);
+        if (match) {
+          stderr = stderr.slice(match.index! + match[0].length);
+          return match;
+        }
+        const more = await Promise.race([once(child.stderr, "data").then(() => true), exited.then(() => false)]);
+        if (!more) throw new Error(`watch exited before printing ${pattern}:\n${stderr}`);
+      }
+    },
+    stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
 /** Invokes through the Invoke API, as curl does. */
 function invokeOverHttp(url: string, event: unknown): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
@@ -234,24 +261,8 @@ test("watch: serves the entry from source; a saved change, in it or in a file it
     "src/main.ts": `import { greeting } from "./greeting.ts";\nimport { lambda } from ${JSON.stringify(runtime)};\nlambda(async (event: { name?: string }) => ({ message: greeting + ", " + event.name }));\n`,
     "src/greeting.ts": `export const greeting = "Hello";\n`,
   });
-  const child = spawn(process.execPath, ["--import", tsx, bin, "watch", "src/main.ts", "--port", "0"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
-  t.after(() => child.kill("SIGKILL"));
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
-  /** Waits until watch has printed `pattern`; what it printed up to there is then consumed. */
-  const printed = async (pattern: RegExp): Promise<RegExpMatchArray> => {
-    for (;;) {
-      const match = stderr.match(pattern);
-      if (match) {
-        stderr = stderr.slice(match.index! + match[0].length);
-        return match;
-      }
-      const more = await Promise.race([once(child.stderr, "data").then(() => true), exited.then(() => false)]);
-      if (!more) throw new Error(`watch exited before printing ${pattern}:\n${stderr}`);
-    }
-  };
-
+  const watching = watchProcess(t, dir, ["src/main.ts", "--port", "0"]);
+  const printed = watching.printed;
   const [, url] = await printed(/invoke with: curl -d '\{\}' (http:\/\/127\.0\.0\.1:\d+)\//);
   assert.deepEqual(await invokeOverHttp(url!, { name: "first" }), { status: 200, body: { message: "Hello, first" } });
 
@@ -265,6 +276,29 @@ test("watch: serves the entry from source; a saved change, in it or in a file it
   await printed(/src\/greeting.ts changed: restarted/);
   assert.deepEqual(await invokeOverHttp(url!, { name: "third" }), { status: 200, body: { message: "Bonjour, third" } });
 
-  child.kill("SIGTERM");
-  assert.equal(await exited, 0);
+  assert.equal(await watching.stop(), 0);
+});
+
+test("watch --extensions: the extensions restart with the function, when their source changes or the folder does", async (t) => {
+  const extensionKit = join(root, "src/extension/index.ts");
+  const sidecar = (version: string) => `import { extension } from ${JSON.stringify(extensionKit)};\nconsole.log("sidecar ${version} started");\nextension({ onShutdown() {} });\n`;
+  const dir = project(t, { "src/main.ts": greeter("Hello"), "sidecar/sidecar.ts": sidecar("v1") });
+  // An extension registers under its executable's name: the folder holds `sidecar`, which runs sidecar/sidecar.ts.
+  mkdirSync(join(dir, "extensions"));
+  writeFileSync(join(dir, "extensions/sidecar"), `#!/bin/sh\nexec '${process.execPath}' --import '${tsx}' '${join(dir, "sidecar/sidecar.ts")}'\n`, { mode: 0o755 });
+  const watching = watchProcess(t, dir, ["src/main.ts", "--port", "0", "--extensions", "extensions"]);
+  const [, url] = await watching.printed(/invoke with: curl -d '\{\}' (http:\/\/127\.0\.0\.1:\d+)\//);
+  assert.deepEqual(await invokeOverHttp(url!, { name: "one" }), { status: 200, body: { message: "Hello, one" } });
+  await watching.printed(/sidecar v1 started/);
+
+  writeFileSync(join(dir, "sidecar/sidecar.ts"), sidecar("v2"));
+  await watching.printed(/sidecar\/sidecar.ts changed: restarted/);
+  assert.deepEqual(await invokeOverHttp(url!, { name: "two" }), { status: 200, body: { message: "Hello, two" } });
+  await watching.printed(/sidecar v2 started/);
+
+  writeFileSync(join(dir, "extensions/sidecar"), `#!/bin/sh\nexec '${process.execPath}' --import '${tsx}' '${join(dir, "sidecar/sidecar.ts")}' # rebuilt\n`);
+  await watching.printed(/extensions\/sidecar changed: restarted/);
+  assert.deepEqual(await invokeOverHttp(url!, { name: "three" }), { status: 200, body: { message: "Hello, three" } });
+  await watching.printed(/sidecar v2 started/);
+  assert.equal(await watching.stop(), 0);
 });
