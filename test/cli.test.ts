@@ -129,12 +129,13 @@ test("a missing Debian tool is named with the package that provides it", async (
   assert.match(run.stderr, /build.sh: zip not found: apt-get install zip/);
 });
 
-test("a host that is not Linux is told, in one line, to build in a Linux container or on a Linux CI runner", () => {
-  assert.equal(hostProblem("linux"), undefined);
-  for (const platform of ["darwin", "win32"]) {
-    const problem = hostProblem(platform)!;
-    assert.match(problem, new RegExp(`this machine runs ${platform}`));
-    assert.match(problem, /build on Linux, in a Linux container \(docker run .* npx micro-lambda build\) or on a Linux CI runner/);
+test("a host that is not x86_64 or arm64 Linux is told, in one line, to build in a Linux container or on a Linux CI runner", () => {
+  assert.equal(hostProblem("linux", "x64"), undefined);
+  assert.equal(hostProblem("linux", "arm64"), undefined);
+  for (const [platform, arch] of [["darwin", "arm64"], ["win32", "x64"], ["linux", "ppc64"]]) {
+    const problem = hostProblem(platform, arch)!;
+    assert.match(problem, new RegExp(`this machine runs ${platform} on ${arch}`));
+    assert.match(problem, /build on x86_64 or arm64 Linux, in a Linux container \(docker run .* npx micro-lambda build\) or on a Linux CI runner/);
     assert.doesNotMatch(problem, /\n/);
   }
 });

@@ -37,13 +37,13 @@ const plainName = /^[A-Za-z0-9._-]+$/;
 
 /**
  * Why this machine cannot build, or undefined when it can: a bootstrap is made by running the Linux Node it
- * ships (x86_64, and arm64 under qemu-user), so the build must run on Linux.
+ * ships (natively, or the other architecture under qemu-user), so the build runs on x86_64 or arm64 Linux.
  */
-export function hostProblem(platform: string = process.platform): string | undefined {
-  if (platform === "linux") return undefined;
+export function hostProblem(platform: string = process.platform, arch: string = process.arch): string | undefined {
+  if (platform === "linux" && (arch === "x64" || arch === "arm64")) return undefined;
   return (
-    `this machine runs ${platform}, and a bootstrap is made by running the Linux Node it ships: build on Linux, in a Linux container ` +
-    `(docker run --rm -v "$PWD":/app -w /app node:24 npx micro-lambda build) or on a Linux CI runner`
+    `this machine runs ${platform} on ${arch}, and a bootstrap is made by running the Linux Node it ships: build on x86_64 or arm64 Linux, ` +
+    `in a Linux container (docker run --rm -v "$PWD":/app -w /app node:24 npx micro-lambda build) or on a Linux CI runner`
   );
 }
 
