@@ -1,6 +1,7 @@
 // `micro-lambda deploy` against moto (`moto_server`, a real implementation of the Lambda, IAM and S3 APIs, started
 // on 127.0.0.1 for this file): the CLI runs from source in a temporary project whose dist/ holds real builds, and
-// every check reads moto's own state with the AWS SDK.
+// every check reads moto's own state with the AWS SDK. (One answer moto cannot give, Lambda's throttling, comes
+// from a stand-in server on 127.0.0.1.)
 //
 // Nothing may reach AWS: the CLI gets fake credentials, AWS_ENDPOINT_URL pointing at moto, no config files and
 // no instance metadata, and runs with --verbose, which prints the host of every request it sends (after
@@ -29,6 +30,8 @@ import {
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -274,6 +277,14 @@ describe("function URLs", () => {
     assert.match(run.stderr, /note: streaming streams its response \(streamifyResponse\), but its URL will be BUFFERED/);
     assert.match(run.stdout, /\(public, BUFFERED; would be updated\)/);
   });
+
+  test("--url-auth iam: the URL becomes AWS_IAM and the public grants go", async () => {
+    const run = await deploy(["streaming", "--url", "--streaming", "--url-auth", "iam"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /\(AWS_IAM, RESPONSE_STREAM; updated\)/);
+    assert.equal((await lambda.send(new GetFunctionUrlConfigCommand({ FunctionName: "streaming" }))).AuthType, "AWS_IAM");
+    await assert.rejects(lambda.send(new GetPolicyCommand({ FunctionName: "streaming" })), { name: "ResourceNotFoundException" });
+  });
 });
 
 test("--extension --arch all: a layer per architecture, compatible with provided.al2023 and the managed runtimes; again: no new version", async () => {
@@ -395,6 +406,26 @@ describe("failures: a non-zero exit and a message that says what is wrong", () =
     assert.equal(run.code, 1);
     assert.match(run.stderr, /^micro-lambda deploy: IAM GetRole: AccessDenied: User: arn:aws:iam::\d{12}:user\/deployer is not authorized to perform: iam:GetRole.*: give --role ARN of an existing execution role instead$/m);
     assert.deepEqual(run.requests, ["Lambda GetFunctionConfiguration", "IAM GetRole"]);
+  });
+
+  test("throttled: Lambda's own message once the SDK's retries are spent", async (t) => {
+    // moto never throttles, so this one answer comes from a stand-in: Lambda's 429 as its API documents it.
+    let requests = 0;
+    const server = createServer((request, response) => {
+      requests++;
+      request.resume();
+      const body = { Type: "User", message: "Rate exceeded", Reason: "CallerRateLimitExceeded" };
+      response.writeHead(429, { "content-type": "application/json", "x-amzn-errortype": "TooManyRequestsException" }).end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    t.after(() => server.close());
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const run = await deploy(["hello", "--arch", "x86_64"], { AWS_ENDPOINT_URL: endpoint });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^micro-lambda deploy: Lambda GetFunctionConfiguration: TooManyRequestsException: Rate exceeded$/m);
+    // The SDK's standard retry mode: 3 attempts, as the AWS CLI makes.
+    assert.equal(requests, 3);
+    assert.deepEqual(run.requests, Array(3).fill("Lambda GetFunctionConfiguration"));
   });
 
   test("an unknown role: Lambda's own message", async () => {
