@@ -164,11 +164,20 @@ export async function runtimeApiProxy(options: ProxyOptions = {}): Promise<Runti
  * answer, a broken connection), the proxy logs a line with the stack, and goes on serving the others.
  */
 function handle(proxy: ProxyState, readsEvents: boolean, req: IncomingMessage, res: ServerResponse): void {
-  route(proxy, readsEvents, req, res).catch((error: unknown) => failed(proxy, req, res, error));
+  guarded(proxy, req, res, () => route(proxy, readsEvents, req, res));
+}
+
+/** Runs part of serving a request (its start, or an event listener's work), sending whatever it throws or rejects with to `failed`. */
+function guarded(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, work: () => void | Promise<void>): void {
+  try {
+    work()?.catch((error: unknown) => failed(proxy, req, res, error));
+  } catch (error) {
+    failed(proxy, req, res, error);
+  }
 }
 
 /** Which calls a hook looks at; everything else (and everything, without hooks) is forwarded untouched. */
-async function route(proxy: ProxyState, readsEvents: boolean, req: IncomingMessage, res: ServerResponse): Promise<void> {
+function route(proxy: ProxyState, readsEvents: boolean, req: IncomingMessage, res: ServerResponse): void | Promise<void> {
   const url = req.url ?? "/";
   if (readsEvents && req.method === "GET" && url === runtimePaths.next) return next(proxy, req, res);
   const answer = req.method === "POST" && proxy.delivered ? invocationPathPattern.exec(url) : null;
@@ -183,11 +192,10 @@ async function route(proxy: ProxyState, readsEvents: boolean, req: IncomingMessa
 }
 
 /** Any call no hook looks at (`/init/error`, unknown paths, everything when there are no hooks): streamed both ways, untouched. */
-async function forward(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+function forward(proxy: ProxyState, req: IncomingMessage, res: ServerResponse): void {
   const outgoing = open(proxy, req, res, req.url!, forwarded(req.rawHeaders, proxy.upstream));
   stream(proxy, req, outgoing);
-  const answer = await answerOf(outgoing);
-  if (answer) relay(proxy, req, res, answer);
+  outgoing.once("response", (answer: IncomingMessage) => guarded(proxy, req, res, () => relay(proxy, req, res, answer)));
 }
 
 // GET /runtime/invocation/next — held upstream for as long as Lambda has no event; the event is read whole and
@@ -262,7 +270,7 @@ async function answerWithHook(
 
   if (call.kind === "response" && req.headers[headers.responseMode] === "streaming") {
     let size = 0;
-    const forwarding = forward(proxy, req, res);
+    forward(proxy, req, res);
     req.on("data", (chunk: Buffer) => (size += chunk.length));
     res.once("finish", async () => {
       try {
@@ -271,7 +279,7 @@ async function answerWithHook(
         proxy.log(`micro-lambda proxy: ${name} threw on the streamed response of ${call.requestId}, which had already gone on: ${describe(thrown)}`);
       }
     });
-    return forwarding;
+    return;
   }
 
   const body = await readBody(req, MAX_BUFFERED_BYTES).catch(() => undefined);
