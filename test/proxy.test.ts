@@ -1056,9 +1056,16 @@ test("a failure nothing else handles (here: the proxy's own log callback throws)
   assert.equal(out.status, 500);
   assert.deepEqual(JSON.parse(out.body.toString()), { errorType: "ProxyFailed", errorMessage: `GET ${NEXT}: the proxy failed: Error: the log is full` });
   assert.match(printed[0]!, /^micro-lambda proxy: GET \/2018-06-01\/runtime\/invocation\/next: the proxy failed: Error: the log is full\nError: the log is full\n {4}at /);
+  // The same from an event listener's work: the upstream is down, and logging the 502 throws.
+  const down = await runtimeApiProxy({ port: 0, upstream: `127.0.0.1:${await closedPort()}`, log: () => { if (fail) throw new Error("the log is full"); } });
+  t.after(() => down.close());
+  const unreachable = await call(agent(t), down.address, "POST", "/2018-06-01/runtime/init/error", ["Content-Length", "2"], "{}");
+  assert.equal(unreachable.status, 500);
+  assert.equal(JSON.parse(unreachable.body.toString()).errorType, "ProxyFailed");
   fail = false;
   const forwarded = await call(agent(t), proxy.address, "POST", "/2018-06-01/runtime/init/error", ["Content-Length", "2"], "{}");
   assert.equal(forwarded.status, 202, "the proxy still serves");
+  assert.equal((await call(agent(t), down.address, "GET", NEXT, [])).status, 502, "and the other one says why again");
 });
 
 test("the runtime hangs up mid-upload on a piped call (no hooks) and on a hooked one: the proxy goes on, nothing half-sent passes for whole", async (t) => {

@@ -272,13 +272,15 @@ async function answerWithHook(
     let size = 0;
     forward(proxy, req, res);
     req.on("data", (chunk: Buffer) => (size += chunk.length));
-    res.once("finish", async () => {
-      try {
-        await hook(show(undefined, size));
-      } catch (thrown) {
-        proxy.log(`micro-lambda proxy: ${name} threw on the streamed response of ${call.requestId}, which had already gone on: ${describe(thrown)}`);
-      }
-    });
+    res.once("finish", () =>
+      guarded(proxy, req, res, async () => {
+        try {
+          await hook(show(undefined, size));
+        } catch (thrown) {
+          proxy.log(`micro-lambda proxy: ${name} threw on the streamed response of ${call.requestId}, which had already gone on: ${describe(thrown)}`);
+        }
+      }),
+    );
     return;
   }
 
@@ -395,7 +397,7 @@ function preview(value: unknown): string {
 function open(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, path: string, list: string[]): ClientRequest {
   const { host, port, agent } = proxy.api.http;
   const outgoing = proxy.http.request({ host, port, agent, method: req.method, path, headers: list });
-  outgoing.on("error", (cause) => upstreamFailed(proxy, req, res, cause));
+  outgoing.on("error", (cause) => guarded(proxy, req, res, () => upstreamFailed(proxy, req, res, cause)));
   const cancel = () => res.writableFinished || outgoing.destroy();
   res.once("close", cancel);
   outgoing.once("response", () => res.off("close", cancel));
@@ -425,7 +427,7 @@ function relay(proxy: ProxyState, req: IncomingMessage, res: ServerResponse, ans
   if (res.destroyed) return void answer.destroy(); // the runtime hung up meanwhile
   res.sendDate = false; // the upstream's Date, if it sent one, is in its headers; the proxy adds none of its own
   res.writeHead(answer.statusCode!, answer.statusMessage, forwarded(answer.rawHeaders));
-  answer.once("error", (cause) => upstreamFailed(proxy, req, res, cause)); // before stream()'s own listener, which breaks res
+  answer.once("error", (cause) => guarded(proxy, req, res, () => upstreamFailed(proxy, req, res, cause))); // before stream()'s own listener, which breaks res
   stream(proxy, answer, res);
   // The runtime hung up mid-answer: stop reading an answer nobody will get.
   res.once("close", () => answer.complete || answer.destroy());
@@ -443,8 +445,12 @@ function stream(proxy: ProxyState, from: IncomingMessage, to: OutgoingMessage): 
       to.end();
     } catch (error) {
       // Trailers node:http parsed but will not write (a control character in a value): the message cannot end whole.
-      proxy.log(`micro-lambda proxy: ${describe(error)}: trailers that cannot be sent on; the message is broken off`);
       to.destroy();
+      try {
+        proxy.log(`micro-lambda proxy: ${describe(error)}: trailers that cannot be sent on; the message is broken off`);
+      } catch {
+        // a log that throws changes nothing here: the message is broken off either way
+      }
     }
   });
   // Broken off midway: break the other side too, rather than let it pass for a complete message.
