@@ -306,6 +306,11 @@ test("--extension --arch all: a layer per architecture, compatible with provided
   assert.match(again.stdout, /^proxy-x86_64: unchanged arn:aws:lambda:.*:layer:proxy-x86_64:1 /m);
   assert.match(again.stdout, /^proxy-arm64: unchanged arn:aws:lambda:.*:layer:proxy-arm64:1 /m);
   assert.ok(!again.requests.includes("Lambda PublishLayerVersion"));
+
+  const renamed = await deploy(["proxy", "--extension", "--arch", "x86_64", "--layer-name", "audit", "--dry-run"]);
+  assert.equal(renamed.code, 0, renamed.stderr);
+  assert.match(renamed.stdout, /^audit-x86_64: would publish a new version \(x86_64, code \d+\.\d MB\)$/m);
+  assert.deepEqual(renamed.requests, ["Lambda ListLayerVersions"]);
 });
 
 test("a zip over 50 MB: refused without --s3-bucket, saying so; with it, uploaded to S3 under its SHA-256 and created from there", async (t) => {
@@ -468,6 +473,9 @@ describe("failures: a non-zero exit and a message that says what is wrong", () =
       [["hello", "--arch", "x86_64", "--streaming"], "--streaming goes with --url"],
       [["proxy", "--extension", "--memory", "512"], "--memory: for functions, not with --extension"],
       [["hello", "--memory", "64"], "--memory 64: a whole number from 128 to 10240"],
+      [["hello", "--env", "STAGE"], "--env STAGE: write NAME=VALUE"],
+      [["hello", "--role", "lambda-basic"], "--role lambda-basic: give the role's ARN"],
+      [["hello", "--layer-name", "x"], "--layer-name goes with --extension"],
     ] as const) {
       const run = await deploy([...args]);
       assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);

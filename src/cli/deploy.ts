@@ -223,7 +223,7 @@ function chooseArches(project: string, options: Options, kind: BuildOutput["kind
 
 /** What cannot be deployed as asked, said before anything is deployed; what deserves a word, warned about. */
 function checkBuild(build: BuildOutput, options: Options): void {
-  if (build.al2) {
+  if (build.al2 && build.kind === "function") {
     console.error(
       `micro-lambda deploy: warning: ${build.path} is an --al2 build: runtime provided.al2, for which Lambda no longer ` +
         `accepts new functions or updates (deprecated 2026-07-31). Build without --al2 for provided.al2023.`,

@@ -40,12 +40,12 @@ export async function connect(options: AwsOptions): Promise<Aws> {
   return { ...clients, region };
 }
 
-/** "Lambda CreateFunction", the name a failure or a --verbose line gives an operation. */
-export function operationOf(error: unknown): string | undefined {
+/** Where a failed request's operation is written on its error: "Lambda CreateFunction". */
+const operation = Symbol("micro-lambda AWS operation");
+
+function operationOf(error: unknown): string | undefined {
   return typeof error === "object" && error !== null && operation in error ? String(error[operation as keyof typeof error]) : undefined;
 }
-
-const operation = Symbol("micro-lambda AWS operation");
 
 /**
  * Names the operation on any error a client throws, credentials included (they are resolved while a request is
