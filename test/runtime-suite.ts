@@ -1,7 +1,10 @@
 // The runtime's behaviour, written once and run against every way a function can be started: tsx, and the built bootstraps.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { spawn } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { Writable } from "node:stream";
+import { idleDelayMs } from "../src/runtime/runtime-api.ts";
 import { Emulator } from "../src/emulator/index.ts";
 import { accepted, event, fakeRuntimeApi, runToExit, startEmulator, type Answer, type Recorded } from "./helpers.ts";
 
@@ -96,37 +99,38 @@ export function runtimeSuite(label: string, commandFor: (entry: string) => Promi
       assert.equal(undef.payload.toString(), "null");
     });
 
-    test("a thrown Error is reported as {errorType, errorMessage, stackTrace} with the error-type header, and the loop goes on", async () => {
+    test("a thrown Error is reported as {errorType, errorMessage, trace} with the error-type header, and the loop goes on", async () => {
       const before = (await emulator.invoke({ action: "count" })).result as { sandboxId: string };
       const out = await emulator.invoke({ action: "throw" });
       assert.equal(out.ok, false);
       assert.equal(out.error?.errorType, "TypeError");
       assert.equal(out.error?.errorMessage, "the handler threw on purpose");
-      assert.ok(Array.isArray(out.error?.stackTrace) && out.error.stackTrace[0] === "TypeError: the handler threw on purpose", JSON.stringify(out.error));
+      const trace = (out.error as { trace?: string[] } | undefined)?.trace;
+      assert.ok(Array.isArray(trace) && trace[0] === "TypeError: the handler threw on purpose", JSON.stringify(out.error));
       assert.equal(out.errorTypeHeader, "TypeError");
       assert.equal(out.answerHeaders?.["content-type"], "application/vnd.aws.lambda.error+json");
-      assert.match(out.logs, /ERROR\tInvoke Error\t\{"errorType":"TypeError"/);
+      assert.match(out.logs, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\t${out.requestId}\\tERROR\\tInvoke Error \\t\\{"errorType":"TypeError","errorMessage":"the handler threw on purpose","stack":\\["TypeError: the handler threw on purpose`, "m"));
       const after = (await emulator.invoke({ action: "count" })).result as { sandboxId: string };
       assert.equal(after.sandboxId, before.sandboxId, "the same sandbox goes on");
     });
 
     test("whatever is thrown is reported, never crashing the runtime: strings, null, errors whose getters throw", async () => {
       const string = await emulator.invoke({ action: "throw-string" });
-      assert.deepEqual(string.error, { errorType: "string", errorMessage: "a thrown string", stackTrace: [] });
+      assert.deepEqual(string.error, { errorType: "string", errorMessage: "a thrown string", trace: [] });
       const nothing = await emulator.invoke({ action: "throw-null" });
-      assert.deepEqual(nothing.error, { errorType: "object", errorMessage: "null", stackTrace: [] });
+      assert.deepEqual(nothing.error, { errorType: "object", errorMessage: "null", trace: [] });
       const hostile = await emulator.invoke({ action: "throw-hostile" });
       assert.equal(hostile.error?.errorType, "Error");
       assert.equal(hostile.error?.errorMessage, "");
       assert.equal((await emulator.invoke({ action: "echo", value: "still here" })).result, "still here");
     });
 
-    test("a result that cannot be serialised (circular, BigInt) fails with Runtime.SerializationError", async () => {
+    test("a result that cannot be serialised (circular, BigInt) fails with Runtime.JSONStringifyError, as in the managed runtime", async () => {
       for (const action of ["circular", "bigint"]) {
         const out = await emulator.invoke({ action });
-        assert.equal(out.error?.errorType, "Runtime.SerializationError", action);
-        assert.match(out.error!.errorMessage, /cannot be serialised to JSON: .*(circular|BigInt)/i);
-        assert.equal(out.errorTypeHeader, "Runtime.SerializationError");
+        assert.equal(out.error?.errorType, "Runtime.JSONStringifyError", action);
+        assert.equal(out.error!.errorMessage, "Unable to stringify response body");
+        assert.equal(out.errorTypeHeader, "Runtime.JSONStringifyError");
       }
     });
 
@@ -203,7 +207,7 @@ export function runtimeSuite(label: string, commandFor: (entry: string) => Promi
           const out = await emulator.invoke({ action: "count" });
           assert.equal(out.error?.errorType, errorType);
           assert.equal(out.error?.errorMessage, message);
-          assert.ok(out.logs.includes("micro-lambda: init failed: ") && out.logs.includes(message), out.logs);
+          assert.ok(out.logs.includes("\tERROR\tInit Error \t{") && out.logs.includes(message), out.logs);
         }
       });
     }
@@ -261,9 +265,10 @@ export function runtimeSuite(label: string, commandFor: (entry: string) => Promi
       const exit = await runToExit(command, { AWS_LAMBDA_RUNTIME_API: fake.address });
       assert.equal(fake.requests.filter(isNext).length, 5, "kept polling after each refusal");
       assert.equal(fake.requests.filter((r) => r.url.endsWith("/error")).length, 0, "never posted /error");
-      for (const status of statuses) assert.match(exit.stderr, new RegExp(`answered ${status}.*refused with ${status}`));
-      assert.match(exit.stderr, /answered 413 \(response too large: Lambda has already failed this invocation\)/);
-      assert.match(exit.stderr, /answered 410 \(too late: the invocation is over\)/);
+      // Logged as the function's ERROR lines, each with the request id of the invocation it was about.
+      for (const [i, status] of statuses.entries()) assert.match(exit.stdout, new RegExp(`\\tr${i + 1}\\tERROR\\tmicro-lambda: POST .*answered ${status}.*refused with ${status}`));
+      assert.match(exit.stdout, /answered 413 \(response too large: Lambda has already failed this invocation\)/);
+      assert.match(exit.stdout, /answered 410 \(too late: the invocation is over\)/);
     });
 
     test("no client timeout on /next: an event that arrives after a long wait is handled", async (t) => {
@@ -314,12 +319,118 @@ export function runtimeSuite(label: string, commandFor: (entry: string) => Promi
       assert.match(exit.stderr, /answered 500: done/);
     });
 
+    test("204 answers in a row: the runtime waits before asking again, 1 ms doubling up to 250 ms, instead of a busy loop", async (t) => {
+      assert.deepEqual([0, 1, 2, 3, 7, 8, 9, 20].map(idleDelayMs), [1, 2, 4, 8, 128, 250, 250, 250]);
+      const times: number[] = [];
+      const fake = await fakeRuntimeApi(t, (request) => {
+        if (!isNext(request)) return accepted;
+        times.push(Date.now());
+        if (times.length <= 9) return { status: 204 };
+        return times.length === 10 ? event("after-idle", { action: "echo", value: "woken" }) : { status: 500, body: "done" };
+      });
+      await runToExit(command, { AWS_LAMBDA_RUNTIME_API: fake.address });
+      assert.equal(fake.requests.find((r) => r.url.endsWith("/after-idle/response"))?.body, '"woken"');
+      assert.equal(times.length, 11, "ten polls for ten answers: no busy loop");
+      // Lower bounds only (a loaded machine makes gaps longer, never shorter): the 9th wait is at least 250 ms.
+      assert.ok(times[9]! - times[8]! >= 245, `the 9th wait was ${times[9]! - times[8]!} ms`);
+      assert.ok(times[8]! - times[4]! >= 128 + 64 + 32 + 16 - 5, `waits 5-8 took ${times[8]! - times[4]!} ms`);
+    });
+
+    test("a missing or non-numeric deadline: getRemainingTimeInMillis() counts down from 15 minutes, not NaN, and a line says why", async (t) => {
+      const fake = await fakeRuntimeApi(t, (request, index) => {
+        if (!isNext(request)) return accepted;
+        const body = JSON.stringify({ action: "context" });
+        if (index === 0) return { status: 200, headers: { "lambda-runtime-aws-request-id": "no-deadline" }, body };
+        if (index === 2) return { status: 200, headers: { "lambda-runtime-aws-request-id": "bad-deadline", "lambda-runtime-deadline-ms": "soon" }, body };
+        return { status: 500, body: "done" };
+      });
+      const exit = await runToExit(command, { AWS_LAMBDA_RUNTIME_API: fake.address });
+      for (const id of ["no-deadline", "bad-deadline"]) {
+        const remaining = JSON.parse(fake.requests.find((r) => r.url.endsWith(`/${id}/response`))!.body).remainingMs as number;
+        assert.ok(remaining > 800_000 && remaining <= 900_000, `${id}: ${remaining}`);
+      }
+      assert.match(exit.stdout, /\tno-deadline\tWARN\tmicro-lambda: the event's lambda-runtime-deadline-ms header is missing: getRemainingTimeInMillis\(\) counts down from 15 minutes/);
+      assert.match(exit.stdout, /\tbad-deadline\tWARN\tmicro-lambda: the event's lambda-runtime-deadline-ms header is not a time \("soon"\)/);
+    });
+
+    test("a /next answer that is not valid HTTP (a lone CR in the invocation id): the message says so, not 'cannot be reached'", async (t) => {
+      const server = createServer((socket) => {
+        socket.once("data", () => socket.end("HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: cr\r\nLambda-Runtime-Invocation-Id: a\rb\r\nContent-Length: 2\r\n\r\n{}"));
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      t.after(() => new Promise((resolve) => server.close(resolve)));
+      const exit = await runToExit(command, { AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${(server.address() as AddressInfo).port}` });
+      assert.equal(exit.code, 1);
+      assert.match(exit.stderr, /micro-lambda: the Runtime API at 127\.0\.0\.1:\d+ answered with something that is not valid HTTP \(GET \/2018-06-01\/runtime\/invocation\/next\): .*lambda-runtime-invocation-id/i);
+      assert.doesNotMatch(exit.stderr, /cannot be reached/);
+    });
+
+    test("with _LAMBDA_TELEMETRY_LOG_FD, each console call is one frame on that fd (type, length, µs time, message), a multi-line one included", async (t) => {
+      let nexts = 0;
+      const fake = await fakeRuntimeApi(t, (request) => (isNext(request) ? (++nexts === 1 ? event("framed", { action: "log-later", ms: 0 }) : { status: 500, body: "done" }) : accepted));
+      const started = Date.now();
+      const [file, ...args] = command;
+      const child = spawn(file!, args, { env: { ...process.env, AWS_LAMBDA_RUNTIME_API: fake.address, _LAMBDA_TELEMETRY_LOG_FD: "3" }, stdio: ["ignore", "pipe", "pipe", "pipe"] });
+      const chunks: Buffer[] = [];
+      let stdout = "";
+      (child.stdio[3] as NodeJS.ReadableStream).on("data", (chunk: Buffer) => chunks.push(chunk));
+      child.stdout!.setEncoding("utf8").on("data", (text: string) => (stdout += text));
+      child.stderr!.resume();
+      await new Promise((resolve) => child.on("close", resolve));
+      const frames: { type: number; micros: bigint; message: string }[] = [];
+      const bytes = Buffer.concat(chunks);
+      for (let at = 0; at < bytes.length; ) {
+        const length = bytes.readUInt32BE(at + 4);
+        frames.push({ type: bytes.readUInt32BE(at), micros: bytes.readBigUInt64BE(at + 8), message: bytes.toString("utf8", at + 16, at + 16 + length) });
+        at += 16 + length;
+      }
+      const mine = frames.filter((frame) => frame.message.includes("\tframed\t"));
+      assert.deepEqual(
+        mine.map((frame) => [frame.type.toString(16), frame.message.replace(/^\S+\t/, "<time>\t")]),
+        [
+          ["a55a000f", "<time>\tframed\tINFO\tbefore the wait, in framed\n"],
+          ["a55a000f", "<time>\tframed\tINFO\tafter the wait, in framed\n"],
+          ["a55a0013", "<time>\tframed\tWARN\ttwo lines\nof framed\n"],
+        ],
+      );
+      for (const frame of mine) {
+        const ms = Number(frame.micros / 1000n);
+        assert.ok(frame.micros % 1000n === 0n && ms >= started - 1000 && ms <= Date.now(), String(frame.micros));
+        assert.equal(new Date(ms).toISOString(), frame.message.split("\t")[0]);
+      }
+      assert.doesNotMatch(stdout, /framed/, "nothing of it on stdout");
+    });
+
+    test("with AWS_LAMBDA_MAX_CONCURRENCY, every line is JSON and carries its own invocation's request id, across awaits", async (t) => {
+      const ids = ["slow", "middle", "fast"];
+      let answered = 0;
+      let allAnswered!: () => void;
+      const done = new Promise<void>((resolve) => (allAnswered = resolve));
+      const fake = await fakeRuntimeApi(t, async (request, index) => {
+        if (!isNext(request)) {
+          if (++answered === 3) allAnswered();
+          return accepted;
+        }
+        const id = ids.shift();
+        if (id) return event(id, { action: "log-later", ms: { slow: 80, middle: 40, fast: 0 }[id] });
+        await done;
+        return { status: 500, body: "done" };
+      });
+      const exit = await runToExit(command, { AWS_LAMBDA_RUNTIME_API: fake.address, AWS_LAMBDA_MAX_CONCURRENCY: "3" });
+      const lines = exit.stdout.split("\n").filter((line) => /before the wait|after the wait|two lines/.test(line));
+      assert.equal(lines.length, 9, exit.stdout);
+      for (const line of lines) {
+        const record = JSON.parse(line) as { requestId: string; message: string; level: string };
+        assert.ok(record.message.endsWith(` ${record.requestId}`), line);
+      }
+    });
+
     test("an error name that cannot be a header value is cleaned for the header and kept readable in the body", async (t) => {
       const fake = await fakeRuntimeApi(t, (request, index) => (isNext(request) ? (index === 0 ? event("h1", { action: "throw-odd-name" }) : { status: 500 }) : accepted));
       await runToExit(command, { AWS_LAMBDA_RUNTIME_API: fake.address });
       const error = fake.requests.find((r) => r.url.endsWith("/h1/error"))!;
       assert.equal(error.headers["lambda-runtime-function-error-type"], "Bad Name");
-      assert.equal(JSON.parse(error.body).errorType, "Bad Name✓");
+      assert.equal(JSON.parse(error.body).errorType, "Bad\nName✓", "the body has the name as it is, as in the managed runtime");
     });
   });
 }

@@ -122,7 +122,7 @@ async function failAndExit(api: ExtensionsApi, registration: Registration, initi
   process.removeAllListeners("uncaughtException").removeAllListeners("unhandledRejection");
   const error = extensionErrorResponse(thrown);
   const what = initialising ? "init failed" : "failed";
-  console.error(`micro-lambda extension ${registration.name}: ${what}: ${error.errorType}: ${error.errorMessage}${error.stackTrace.length > 0 ? "\n" + error.stackTrace.slice(1).join("\n") : ""}`);
+  console.error(`micro-lambda extension ${registration.name}: ${what}: ${error.errorType}: ${error.errorMessage}${error.trace.length > 0 ? "\n" + error.trace.slice(1).join("\n") : ""}`);
   try {
     await (initialising ? api.initError(registration.id, error) : api.exitError(registration.id, error));
   } catch (cause) {

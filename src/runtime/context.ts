@@ -26,6 +26,8 @@ export interface Context {
   identity?: CognitoIdentity | undefined;
   clientContext?: ClientContext | undefined;
   tenantId?: string | undefined;
+  /** The invocation's X-Ray trace id (`Lambda-Runtime-Trace-Id`), "" when it has none, as in the managed runtime. */
+  xRayTraceId?: string;
   /** Milliseconds until Lambda stops this invocation (from `Lambda-Runtime-Deadline-Ms`). */
   getRemainingTimeInMillis(): number;
   /** Kept for compatibility; micro-lambda answers as soon as the handler settles and never waits for the event loop to empty. */
@@ -61,8 +63,8 @@ export function functionInfo(env: NodeJS.ProcessEnv): FunctionInfo {
  * or `done`. Throws an `InvocationError` when the client-context or identity header is not JSON.
  */
 export function createContext(event: NextEvent, info: FunctionInfo): { context: Context; settled: Promise<unknown> } {
-  const deadline = Number(event.headers[headers.deadlineMs]);
-  const tenantId = event.headers[headers.tenantId];
+  const deadline = deadlineOf(event);
+  const tenantId = text(event, headers.tenantId);
   let settle!: (error: unknown, result?: unknown) => void;
   const settled = new Promise((resolve, reject) => {
     settle = (error, result) => (error != null ? reject(error) : resolve(result));
@@ -70,10 +72,11 @@ export function createContext(event: NextEvent, info: FunctionInfo): { context: 
   const context: Context = {
     ...info,
     awsRequestId: event.requestId,
-    invokedFunctionArn: single(event.headers[headers.functionArn]) ?? "",
+    invokedFunctionArn: text(event, headers.functionArn) ?? "",
     identity: headerJson(event, headers.cognitoIdentity, "Runtime.MalformedCognitoIdentity") as CognitoIdentity | undefined,
     clientContext: headerJson(event, headers.clientContext, "Runtime.MalformedClientContext") as ClientContext | undefined,
-    tenantId: typeof tenantId === "string" && tenantId !== "" ? tenantId : undefined,
+    tenantId: tenantId || undefined,
+    xRayTraceId: text(event, headers.traceId) ?? "",
     getRemainingTimeInMillis: () => deadline - Date.now(),
     callbackWaitsForEmptyEventLoop: false,
     done: (error?: unknown, result?: unknown) => settle(error, result),
@@ -83,12 +86,31 @@ export function createContext(event: NextEvent, info: FunctionInfo): { context: 
   return { context, settled };
 }
 
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
+/** Lambda's longest timeout: what a missing deadline is taken to be, rather than a NaN that breaks every check against it. */
+const longestTimeoutMs = 900_000;
+
+/** `Lambda-Runtime-Deadline-Ms`, epoch milliseconds. Lambda always sends it; a peer that does not gets 15 minutes from now, and a line saying so. */
+function deadlineOf(event: NextEvent): number {
+  const value = text(event, headers.deadlineMs);
+  const deadline = value && /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (Number.isSafeInteger(deadline)) return deadline;
+  console.warn(`micro-lambda: the event's ${headers.deadlineMs} header is ${value === undefined ? "missing" : `not a time (${JSON.stringify(value.slice(0, 40))})`}: getRemainingTimeInMillis() counts down from ${longestTimeoutMs / 60_000} minutes, Lambda's longest timeout`);
+  return Date.now() + longestTimeoutMs;
+}
+
+/**
+ * A header's text. Lambda sends UTF-8 (a client context naming "Zürich"); an HTTP parser hands header bytes over as
+ * latin1, one character per byte, so they are decoded again here, as the managed runtime's native client does.
+ */
+function text(event: NextEvent, name: string): string | undefined {
+  const raw = event.headers[name];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (value === undefined) return undefined;
+  return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, "latin1").toString("utf8") : value;
 }
 
 function headerJson(event: NextEvent, name: string, errorType: string): unknown {
-  const value = single(event.headers[name]);
+  const value = text(event, name);
   if (value === undefined || value === "") return undefined;
   try {
     return JSON.parse(value);

@@ -1,9 +1,9 @@
 // The entry point: `lambda(handler)` reads the environment, guards one-time init, starts the loop, and is the only place the process exits.
 import { functionInfo } from "./context.ts";
-import { InvocationError, toErrorResponse } from "../wire/errors.ts";
+import { InvocationError, toErrorResponse, xrayErrorCause } from "../wire/errors.ts";
 import { currentTraceId, publishInvokeStore } from "./invoke-store.ts";
+import { FunctionLog, logSettings, patchConsole } from "./logging.ts";
 import { answer, loop, type Handler, type LoopState } from "./loop.ts";
-import type { ErrorResponse } from "../wire/protocol.ts";
 import { runtimeApi, type RuntimeApi } from "./runtime-api.ts";
 import { registerNoOpExtension } from "./shutdown.ts";
 import { traceIdVariable } from "./trace-variable.ts";
@@ -12,7 +12,7 @@ import type { StreamingHandler } from "./streaming.ts";
 export type { Handler } from "./loop.ts";
 export type { Context, ClientContext, CognitoIdentity } from "./context.ts";
 export type { ErrorResponse } from "../wire/protocol.ts";
-export { toErrorResponse, RuntimeApiError, InvocationError } from "../wire/errors.ts";
+export { toErrorResponse, RuntimeApiError, InvocationError, JSONStringifyError } from "../wire/errors.ts";
 export { streamifyResponse, HttpResponseStream, type ResponseStream, type StreamingHandler, type HttpResponsePrelude } from "./streaming.ts";
 export type { InvokeStore } from "./invoke-store.ts";
 
@@ -31,7 +31,11 @@ export interface LambdaOptions {
 
 // Everything from here until the first /next is the function's one-time init. Importing this module
 // installs the guard first, so even a throw at the top of the main file, before lambda() is reached,
-// is reported to /runtime/init/error.
+// is reported to /runtime/init/error. It also makes console.* write the managed runtime's log lines
+// (see logging.ts), so that lines written during init have that shape too. This one log is the process's,
+// as `console` is: start() points it at the invocations once they begin.
+const log = new FunctionLog(logSettings(process.env));
+patchConsole(log);
 process.on("uncaughtException", failInit);
 process.on("unhandledRejection", failInit);
 process.on("beforeExit", neverStarted);
@@ -71,11 +75,14 @@ export function traceId(): string | undefined {
 }
 
 async function start(handler: Handler | StreamingHandler, options: LambdaOptions): Promise<void> {
+  // Read the log settings again: with --snapshot, init ran at build time, in another environment.
+  log.settings = logSettings(process.env, log.settings.fd);
+  patchConsole(log);
   const api = runtimeApi(runtimeAddress());
   const concurrency = options.concurrency ?? maxConcurrency(process.env.AWS_LAMBDA_MAX_CONCURRENCY);
-  const state: LoopState = { info: functionInfo(process.env), inFlight: new Map() };
-  if (concurrency > 1) state.invokeStore = publishInvokeStore();
-  else state.setTraceVariable = traceIdVariable();
+  const state: LoopState = { info: functionInfo(process.env), inFlight: new Map(), log, invokeStore: publishInvokeStore(concurrency > 1) };
+  if (concurrency === 1) state.setTraceVariable = traceIdVariable();
+  log.store = state.invokeStore;
   if (options.onShutdown) await enableShutdown(options.onShutdown);
   // Init is over: from now on an uncaught error fails the invocations in flight, then the process exits.
   process.off("uncaughtException", failInit);
@@ -100,7 +107,9 @@ async function enableShutdown(cleanup: () => unknown): Promise<void> {
       .then(
         () => process.exit(0),
         (thrown) => {
-          console.error(`micro-lambda: onShutdown failed: ${formatError(thrown, toErrorResponse(thrown))}`);
+          // After the last invocation: a note for whoever reads the sandbox's end, on stderr, as runtime failures are.
+          const error = toErrorResponse(thrown);
+          process.stderr.write(`micro-lambda: onShutdown failed: ${error.trace.length > 0 ? error.trace.join("\n") : `${error.errorType}: ${error.errorMessage}`}\n`);
           process.exit(1);
         },
       );
@@ -133,10 +142,10 @@ function runtimeAddress(): string {
   return address;
 }
 
-/** A failure during init: report it to /runtime/init/error (when there is a Runtime API to tell) and exit. */
+/** A failure during init: log it as the managed runtime does (`Init Error`), report it to /runtime/init/error (when there is a Runtime API to tell) and exit. */
 function failInit(thrown: unknown): void {
   const error = toErrorResponse(thrown);
-  console.error(`micro-lambda: init failed: ${formatError(thrown, error)}`);
+  log.error("Init Error", thrown);
   const address = configuredAddress();
   if (!address) process.exit(1);
   report(() => runtimeApi(address).failInit(error));
@@ -146,14 +155,19 @@ function neverStarted(): void {
   failInit(new InvocationError("Runtime.NoHandler", "the main file finished without calling lambda(handler)"));
 }
 
-/** An uncaught exception or unhandled rejection after init: answer the invocations in flight with it, then exit, as the managed runtime does. */
+/**
+ * An uncaught exception or unhandled rejection after init: answer the invocations in flight with it, then exit.
+ * (The managed runtime, aws-lambda-ric 4.x, just dies and Lambda reports `Runtime.ExitError`: here the caller
+ * learns what was thrown, as under the 3.x client, which named a rejection `Runtime.UnhandledPromiseRejection`.)
+ */
 function crash(api: RuntimeApi, state: LoopState, thrown: unknown, rejection: boolean): void {
   const error = toErrorResponse(thrown);
   if (rejection) error.errorType = "Runtime.UnhandledPromiseRejection";
-  console.error(`micro-lambda: uncaught ${rejection ? "promise rejection" : "exception"}, exiting: ${formatError(thrown, error)}`);
+  log.error(rejection ? "Unhandled Promise Rejection" : "Uncaught Exception", thrown);
   const events = [...state.inFlight];
   state.inFlight.clear();
-  report(() => Promise.all(events.map(([event, stream]) => answer(api, event, { ok: false, error }, stream))));
+  const xrayCause = xrayErrorCause(thrown);
+  report(() => Promise.all(events.map(([event, stream]) => answer(api, event, { ok: false, error, xrayCause }, stream))));
 }
 
 /** Sends a last report, then exits non-zero whether or not it got through. */
@@ -163,13 +177,9 @@ function report(send: () => Promise<unknown>): void {
   send().then(() => process.exit(1), exit);
 }
 
-/** The only way out for a runtime failure: one clear line on stderr, exit code 1. */
+/** The only way out for a runtime failure: one clear line on stderr (not a function log line), exit code 1. */
 function exit(thrown: unknown): never {
   const message = thrown instanceof Error ? thrown.message : String(thrown);
-  console.error(`micro-lambda: ${message}`);
+  process.stderr.write(`micro-lambda: ${message}\n`);
   process.exit(1);
-}
-
-function formatError(thrown: unknown, error: ErrorResponse): string {
-  return error.stackTrace.length > 0 ? error.stackTrace.join("\n") : `${error.errorType}: ${error.errorMessage}`;
 }

@@ -29,21 +29,34 @@ export interface InvokeStore {
 type Global = { awslambda?: { InvokeStore?: InvokeStore } };
 
 /**
- * The store invocations run in when several share the process. If a library already created one during init
- * (the AWS SDK creates one on its first request), that one is used, so both read the same values; otherwise
- * one is made and published at `globalThis.awslambda.InvokeStore`.
+ * The store invocations run in, as the managed runtime publishes it. If a library already created one during init
+ * (the AWS SDK creates one on its first request), that one is used, so both read the same values; otherwise one is
+ * made and published at `globalThis.awslambda.InvokeStore`. With several invocations at once it is an
+ * AsyncLocalStorage, so each line of code sees its own invocation; with one at a time, simply the latest invocation
+ * (code running after an invocation, in a timer, still sees it, as in the managed runtime).
  */
-export function publishInvokeStore(): InvokeStore {
+export function publishInvokeStore(concurrent: boolean): InvokeStore {
   const published = (globalThis as Global).awslambda?.InvokeStore;
   if (published && typeof published.run === "function" && typeof published.getXRayTraceId === "function") return published;
   const { AsyncLocalStorage } = process.getBuiltinModule("node:async_hooks");
-  const store = invokeStore(new AsyncLocalStorage());
+  const store = invokeStore(concurrent ? new AsyncLocalStorage() : latest());
   const global = globalThis as Global;
   (global.awslambda ??= {}).InvokeStore = store;
   return store;
 }
 
-function invokeStore(als: AsyncLocalStorage<Record<symbol, unknown>>): InvokeStore {
+/** The part of AsyncLocalStorage the store uses, for one invocation at a time: no async tracking to pay for. */
+type Storage = Pick<AsyncLocalStorage<Record<symbol, unknown>>, "run" | "getStore">;
+
+function latest(): Storage {
+  let current: Record<symbol, unknown> | undefined;
+  return {
+    run: ((context: Record<symbol, unknown>, fn: () => unknown) => ((current = context), fn())) as Storage["run"],
+    getStore: () => current,
+  };
+}
+
+function invokeStore(als: Storage): InvokeStore {
   const protectedKeys: symbol[] = Object.values(invokeStoreKeys);
   return {
     run: (context, fn) => als.run(context, fn),

@@ -1,7 +1,7 @@
 // The Runtime API client: one function per endpoint, and what each status code means.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { RuntimeApiError } from "../wire/errors.ts";
-import { httpClient, type HttpClient, type Reply } from "../wire/http.ts";
+import { httpClient, MalformedReplyError, type HttpClient, type Reply } from "../wire/http.ts";
 import { errorContentType, headers, runtimePaths, type ErrorResponse } from "../wire/protocol.ts";
 
 /** One event as `/next` delivered it: its id, the raw event bytes, and the headers the context is built from. */
@@ -15,7 +15,8 @@ export interface RuntimeApi {
   next(): Promise<NextEvent>;
   respond(event: NextEvent, body: string | Buffer): Promise<void>;
   respondStreaming(event: NextEvent, contentType: string): StreamedResponse;
-  fail(event: NextEvent, error: ErrorResponse): Promise<void>;
+  /** `xrayCause`: the `Lambda-Runtime-Function-XRay-Error-Cause` header (see `xrayErrorCause`). */
+  fail(event: NextEvent, error: ErrorResponse, xrayCause?: string): Promise<void>;
   failInit(error: ErrorResponse): Promise<void>;
   /** The transport, for the streaming response (which writes its own request body). */
   readonly http: HttpClient;
@@ -37,7 +38,8 @@ export function runtimeApi(address: string): RuntimeApi {
     try {
       return await http.request(method, path, sent, body);
     } catch (cause) {
-      throw new RuntimeApiError(`the Runtime API at ${address} cannot be reached (${method} ${path}): ${(cause as Error).message}`, undefined, { cause });
+      const what = cause instanceof MalformedReplyError ? "answered with something that is not valid HTTP" : "cannot be reached";
+      throw new RuntimeApiError(`the Runtime API at ${address} ${what} (${method} ${path}): ${(cause as Error).message}`, undefined, { cause });
     }
   }
 
@@ -46,22 +48,27 @@ export function runtimeApi(address: string): RuntimeApi {
 
     // GET /runtime/invocation/next — blocks until there is an event. The function is billed until it calls this again.
     async next() {
-      for (;;) {
+      for (let idle = 0; ; idle++) {
         const reply = await call("GET", runtimePaths.next, {});
-        if (reply.status === 204) continue; // some emulators answer 204 while idle: ask again
+        // Some emulators answer 204 while idle: ask again, waiting longer each time so that idling is not a busy loop.
+        if (reply.status === 204) {
+          await new Promise((resolve) => setTimeout(resolve, idleDelayMs(idle)));
+          continue;
+        }
         const requestId = reply.headers[headers.requestId];
         if (reply.status !== 200 || typeof requestId !== "string" || requestId === "") {
           const what = reply.status === 200 ? "200 without a request id" : reply.status;
           throw new RuntimeApiError(`GET ${runtimePaths.next} answered ${what}: ${text(reply)}`, reply.status);
         }
-        return { requestId, body: reply.body, headers: reply.headers };
+        // Header bytes arrive as latin1 characters; Lambda's are UTF-8.
+        return { requestId: Buffer.from(requestId, "latin1").toString("utf8"), body: reply.body, headers: reply.headers };
       }
     },
 
     // POST /runtime/invocation/{id}/response
     async respond(event, body) {
       const path = runtimePaths.response(event.requestId);
-      checkAnswer("POST", path, await call("POST", path, echoInvocationId(event, {}), body));
+      checkAnswer("POST", path, await call("POST", path, echoInvocationId(event, { "content-type": "application/json" }), body));
     },
 
     // POST /runtime/invocation/{id}/response, streamed: the body goes out while the handler writes it (up to 200 MB),
@@ -108,9 +115,11 @@ export function runtimeApi(address: string): RuntimeApi {
     },
 
     // POST /runtime/invocation/{id}/error
-    async fail(event, error) {
+    async fail(event, error, xrayCause) {
       const path = runtimePaths.error(event.requestId);
-      checkAnswer("POST", path, await call("POST", path, echoInvocationId(event, errorHeaders(error)), JSON.stringify(error)));
+      const sent = echoInvocationId(event, errorHeaders(error));
+      if (xrayCause) sent[headers.xrayErrorCause] = xrayCause;
+      checkAnswer("POST", path, await call("POST", path, sent, JSON.stringify(error)));
     },
 
     // POST /runtime/init/error — before the first /next; the caller exits afterwards.
@@ -123,6 +132,14 @@ export function runtimeApi(address: string): RuntimeApi {
 /** The headers that go with an error JSON body, on this API and the Extensions API. */
 export function errorHeaders(error: ErrorResponse, typeHeader: string = headers.functionErrorType): OutgoingHttpHeaders {
   return { "content-type": errorContentType, [typeHeader]: headerSafe(error.errorType) };
+}
+
+/**
+ * How long to wait after the `n`th 204 in a row before asking `/next` again: 1 ms, doubling up to 250 ms (a 200
+ * starts the count again). Bounded, so an event that arrives while idling waits at most a quarter of a second more.
+ */
+export function idleDelayMs(n: number): number {
+  return Math.min(2 ** n, 250);
 }
 
 /** 2026: Lambda sends an invocation id with each event and wants it back on the answer. */
@@ -152,5 +169,5 @@ function text(reply: Reply): string {
 
 /** Header values must be visible ASCII; an error name can be anything. */
 function headerSafe(value: string): string {
-  return value.replace(/[^\x20-\x7e]/g, "").trim() || "Unknown";
+  return value.replace(/[\r\n\t]+/g, " ").replace(/[^\x20-\x7e]/g, "").trim() || "Unknown";
 }

@@ -37,6 +37,7 @@ export const headers = {
   invocationId: "lambda-runtime-invocation-id",
   functionErrorType: "lambda-runtime-function-error-type",
   functionErrorBody: "lambda-runtime-function-error-body",
+  xrayErrorCause: "lambda-runtime-function-xray-error-cause",
   responseMode: "lambda-runtime-function-response-mode",
   extensionName: "lambda-extension-name",
   extensionIdentifier: "lambda-extension-identifier",
@@ -46,11 +47,14 @@ export const headers = {
 
 export type HeaderName = (typeof headers)[keyof typeof headers];
 
-/** The body of `/error`, `/init/error` and the extension error endpoints. */
+/**
+ * The body of `/error`, `/init/error` and the extension error endpoints, as the managed Node.js runtime sends it:
+ * `trace` (the Runtime API docs' example says `stackTrace`, but `trace` is what Node functions' callers have always seen).
+ */
 export interface ErrorResponse {
   errorType: string;
   errorMessage: string;
-  stackTrace: string[];
+  trace: string[];
 }
 
 export const errorContentType = "application/vnd.aws.lambda.error+json";
@@ -58,8 +62,15 @@ export const errorContentType = "application/vnd.aws.lambda.error+json";
 /** Function URLs: a streamed response that starts with this content type begins with a JSON prelude and 8 NUL bytes. */
 export const httpIntegrationContentType = "application/vnd.awslambda.http-integration-response";
 
-/** Limits Lambda enforces on responses. */
+/** Limits Lambda enforces on responses, and the bounds micro-lambda keeps its own error reports within. */
 export const limits = {
   bufferedResponseBytes: 6 * 1024 * 1024,
   streamedResponseBytes: 200 * 1024 * 1024,
+  /**
+   * An error JSON is cut to this (message and trace shortened, still valid JSON): well under the 6 MB response
+   * limit, and small enough that its `Invoke Error` log line stays one CloudWatch event (256 KiB at most).
+   */
+  errorBodyBytes: 128 * 1024,
+  /** The X-Ray error cause header is left out when longer: HTTP servers limit a request's head to 64 KiB or less. */
+  xrayErrorCauseBytes: 16 * 1024,
 } as const;
