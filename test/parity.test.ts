@@ -256,10 +256,11 @@ describe("parity with aws-lambda-ric 4.0.2 (the managed nodejs24.x runtime's cli
   let reference: { command: string[]; env: Record<string, string> } | undefined;
   let unavailable = "";
   before(async () => {
+    // The bootstrap first: its build fetches the target Node, which the Node client is built for and run by.
+    const executable = await bootstrap(entry, "x86_64", ["--name", "parity"]);
     const peer = await ric();
     if (!peer.ok) unavailable = peer.reason;
     else reference = { command: [targetNode(), join(peer.dir, "index.mjs")], env: { _HANDLER: "handlers.handler", LAMBDA_TASK_ROOT: fixtures } };
-    const executable = await bootstrap(entry, "x86_64", ["--name", "parity"]);
     runtimes.push(
       // One process (tsx's CLI would start a second one, which a kill would leave holding the output pipe).
       { name: "micro-lambda (tsx)", command: async () => ({ command: [process.execPath, "--import", "tsx", join(root, entry)], env: {} }) },
@@ -271,7 +272,6 @@ describe("parity with aws-lambda-ric 4.0.2 (the managed nodejs24.x runtime's cli
   async function differential(run: Run, check: (micro: Observed, reference: Observed, name: RuntimeName) => void): Promise<void> {
     assert.ok(reference, `aws-lambda-ric 4.0.2 could not be installed: ${unavailable}`);
     const expected = await observe(reference.command, reference.env, run);
-    if (process.env.PARITY_DEBUG) process.getBuiltinModule("node:fs").writeFileSync(`/tmp/parity-${run.format}-${run.level ?? ""}-${run.init ?? ""}.json`, JSON.stringify({ ...comparable(expected), raw: expected.raw, stderr: expected.stderr }, null, 1));
     const observed = await Promise.all(runtimes.map(async (runtime) => [runtime.name, await observe((await runtime.command()).command, {}, run)] as const));
     for (const [name, micro] of observed) check(micro, expected, name);
   }

@@ -146,6 +146,16 @@ export function runtimeSuite(label: string, commandFor: (entry: string) => Promi
       assert.equal((await emulator.invoke({ action: "echo", value: 2 })).result, 2);
     });
 
+    test("a 20 MB error message: the /error body and the Invoke Error line are both cut to 128 KiB, still valid JSON", async () => {
+      const out = await emulator.invoke({ action: "throw-huge", bytes: 20_000_000 });
+      assert.equal(out.error?.errorType, "Error");
+      assert.match(out.error!.errorMessage, /^x+… \[\d+ more characters cut\]$/);
+      assert.ok(Buffer.byteLength(JSON.stringify(out.error)) <= 128 * 1024);
+      const line = out.logs.split("\n").find((text) => text.includes("\tInvoke Error \t"))!;
+      assert.ok(line.length < 200 * 1024, `${line.length} characters`);
+      assert.deepEqual(JSON.parse(line.slice(line.indexOf("\t{") + 1)), out.error);
+    });
+
     test("context.succeed() and context.fail() answer the invocation", async () => {
       assert.deepEqual((await emulator.invoke({ action: "succeed" })).result, { via: "succeed" });
       const failed = await emulator.invoke({ action: "fail" });

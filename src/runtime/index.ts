@@ -118,7 +118,7 @@ async function enableShutdown(cleanup: () => unknown): Promise<void> {
     // The Extensions API is Lambda's own, not a Runtime API proxy's.
     await registerNoOpExtension(process.env.AWS_LAMBDA_RUNTIME_API || runtimeAddress());
   } catch (error) {
-    console.error(`micro-lambda: onShutdown will not run: Lambda sends SIGTERM only to a sandbox with an extension registered, and registering one failed: ${(error as Error).message}`);
+    process.stderr.write(`micro-lambda: onShutdown will not run: Lambda sends SIGTERM only to a sandbox with an extension registered, and registering one failed: ${(error as Error).message}\n`);
   }
 }
 

@@ -4,6 +4,8 @@
 // Lambda passes a custom runtime its log configuration only as variables: AWS_LAMBDA_LOG_FORMAT (Text or JSON) and
 // AWS_LAMBDA_LOG_LEVEL (TRACE … FATAL, for JSON). The rest is the runtime's job. Lambda reads stdout line by line, so a
 // text line's own line breaks are written as CR, which keeps a multi-line message (a stack) one CloudWatch event.
+import { toErrorResponse } from "../wire/errors.ts";
+import { limits } from "../wire/protocol.ts";
 import type { InvokeStore } from "./invoke-store.ts";
 
 /** A level's name, its order, and the bits it sets in a telemetry frame's type. */
@@ -87,8 +89,10 @@ export class FunctionLog {
    */
   error(title: string, thrown: unknown): void {
     const error = asError(thrown);
-    if (this.settings.format === "JSON") return this.write(levels.ERROR, [error]);
-    this.write(levels.ERROR, [title, `\t${errorJson(error)}`]);
+    // A huge message or stack would make a huge line: then the bounded error JSON (the one posted to /error) is logged.
+    const shown = tooLong(error) ? toErrorResponse(thrown) : error;
+    if (this.settings.format === "JSON") return this.write(levels.ERROR, [shown]);
+    this.write(levels.ERROR, [title, `\t${shown === error ? errorJson(error) : JSON.stringify(shown)}`]);
   }
 
   /** `util.format(...args)`, as `console.log` would print them (`console.log()` prints "undefined", as in the managed runtime). */
@@ -149,6 +153,14 @@ export function patchConsole(log: FunctionLog): void {
   target.error = method(levels.ERROR);
   target.fatal = method(levels.FATAL);
   target.log = target.info;
+}
+
+function tooLong(error: Error): boolean {
+  try {
+    return String(error.message).length + String(error.stack).length > limits.errorBodyBytes;
+  } catch {
+    return false;
+  }
 }
 
 /** The managed runtime logs a thrown non-Error as `new Error(String(value))`. */
