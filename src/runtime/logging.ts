@@ -75,7 +75,7 @@ export class FunctionLog {
     try {
       line = format === "JSON" ? this.#json(now, requestId, this.store?.getTenantId(), level, args) : `${now.toISOString()}\t${requestId}\t${level.name}\t${this.#format(args)}`;
     } catch (error) {
-      // Only a value whose inspection throws (a hostile Proxy) gets here; logging must not fail the caller.
+      // Only a value whose inspection throws (a custom inspect or a getter that throws) gets here; logging must not fail the caller.
       line = `${now.toISOString()}\t${requestId}\t${level.name}\t[a value that cannot be printed: ${(error as Error)?.message}]`;
     }
     if (fd !== undefined) return this.#frame(fd, now, level, format === "JSON" ? line : `${line}\n`);
