@@ -13,7 +13,7 @@ import { gist } from "./bench/corpus.ts";
 import { startFakeRuntimeApi } from "./bench/lib/fake-runtime-api.ts";
 import { cached, evict, parse } from "./bench/lib/page-cache.ts";
 import { lambdaEnv } from "./bench/lib/processes.ts";
-import { mappedFiles, parseIo, parseMajorFaults, parseMaps, presentPages, residentBytesOf, touchedFilePages, viewProcess } from "./bench/lib/proc.ts";
+import { mappedFiles, parseIo, parseMajorFaults, parseMaps, parseSchedstat, presentPages, residentBytesOf, touchedFilePages, viewProcess } from "./bench/lib/proc.ts";
 import { root, tsx, tsxCommand } from "./helpers.ts";
 
 test("bench fake Runtime API: serves N events to a real function, times every answer, holds the /next after the last", async (t) => {
@@ -74,7 +74,7 @@ test("npm run bench -- NAME: an unknown section is refused with the list of sect
   assert.match(stderr, /no section no-such-section\. Sections: .*cold-start.*warm/);
 });
 
-test("bench /proc readers: maps and smaps lines (a path with spaces, a deleted file, anonymous memory), the executable's Rss, major faults, io counters", () => {
+test("bench /proc readers: maps and smaps lines (a path with spaces, a deleted file, anonymous memory), the executable's Rss, major faults, CPU wait, io counters", () => {
   const smaps = [
     "00400000-00746000 r--p 00000000 fe:00 1234                               /opt/my app/bootstrap",
     "Size:               3352 kB",
@@ -100,6 +100,9 @@ test("bench /proc readers: maps and smaps lines (a path with spaces, a deleted f
 
   assert.equal(parseMajorFaults("4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 1673 0 37 0 5 2 0 0 20 0 11 0"), 37);
   assert.throws(() => parseMajorFaults("4242 (x) S 1"), /no major fault count/);
+
+  assert.deepEqual(parseSchedstat("41000000 900000000 57\n"), { onCpuMs: 41, waitMs: 900 });
+  assert.throws(() => parseSchedstat(""), /not a schedstat line/);
 
   const io = parseIo("rchar: 5033\nwchar: 12\nsyscr: 9\nsyscw: 1\nread_bytes: 94601216\nwrite_bytes: 0\ncancelled_write_bytes: 0\n");
   assert.equal(io.read_bytes, 94_601_216);

@@ -97,7 +97,17 @@ export async function run(): Promise<Section> {
   const read: Record<string, Summary> = {};
   const executable: Record<string, Summary> = {};
   const faults: Record<string, Summary> = {};
+  // The same times less the main thread's wait for a CPU: what a machine with nothing else to run would show.
+  const net: Record<string, Summary> = {};
+  const wait: Record<string, Summary> = {};
+  const coldNet: Record<string, Summary> = {};
+  const pairedNet: Record<string, Summary> = {};
+  const less = (sample: ColdStart) => sample.ms - sample.cpuWaitMs;
   for (const key of keys) {
+    net[key] = summarise(samples[key].map(less));
+    wait[key] = summarise(samples[key].map((sample) => sample.cpuWaitMs));
+    coldNet[key] = summarise(coldSamples[key].map(less));
+    pairedNet[key] = summarise(pairedWarm[key].map(less));
     time[key] = summarise(samples[key].map((sample) => sample.ms));
     rss[key] = summarise(samples[key].map((sample) => sample.rss));
     cold[key] = summarise(coldSamples[key].map((sample) => sample.ms));
@@ -108,6 +118,7 @@ export async function run(): Promise<Section> {
   }
   const base = (key: string) => time[key]?.median ?? NaN;
   const coldBase = (key: string) => cold[key]?.median ?? NaN;
+  const netBase = (key: string) => net[key]?.median ?? NaN;
   const allCold = keys.flatMap((key) => coldSamples[key]);
   const readNothing = allCold.filter((sample) => sample.readBytes === 0).length;
   const warmRead = summarise(keys.flatMap((key) => pairedWarm[key].map((sample) => sample.readBytes)));
@@ -120,6 +131,9 @@ export async function run(): Promise<Section> {
     `**${ms(time[key].median)}**`,
     `${ms(time[key].min)} – ${ms(time[key].max)}`,
     key === baseline ? "baseline" : `${ratio(time[key].median, base(baseline))} ${baselineName}`,
+    ms(wait[key].median),
+    ms(net[key].median),
+    key === baseline ? "baseline" : ratio(net[key].median, netBase(baseline)),
     mb(rss[key].median),
   ];
   const coldRow = (key: string, baseline: string, baselineName: string) => [
@@ -128,6 +142,7 @@ export async function run(): Promise<Section> {
     `**${ms(cold[key].median)}**`,
     ratio(cold[key].median, paired[key].median),
     key === baseline ? "baseline" : `${ratio(cold[key].median, coldBase(baseline))} ${baselineName}`,
+    `${ms(pairedNet[key].median)} / ${ms(coldNet[key].median)}`,
     mb(read[key].median),
     String(faults[key].median),
     mb(executable[key].median),
@@ -147,7 +162,12 @@ export async function run(): Promise<Section> {
   const lines = [
     `Spawn → first \`GET /next\` at a loopback fake Runtime API, x86_64, median of ${rounds} runs per variant (round-robin, shuffled each round, after one uncounted warm-up run each). Every process is the same Node ${nodeVersion()} binary build.sh ships (a byte-identical private copy in node_modules/.cache/micro-lambda/bench/, so that no other process on the machine holds its pages).`,
     "",
-    ...table(["variant", "median", "min – max", "ratio", "RSS at first /next"], order.map(([key, baseline, name]) => row(key, baseline, name))),
+    ...table(
+      ["variant", "median", "min – max", "ratio", "main thread waiting for a CPU", "median less that wait", "ratio less that wait", "RSS at first /next"],
+      order.map(([key, baseline, name]) => row(key, baseline, name)),
+    ),
+    "",
+    'On a machine shared with other work, a start also waits for a CPU. "Waiting for a CPU" is how long the main thread was runnable but not running (/proc/PID/schedstat, read at the first `/next`); "less that wait" takes it out of each run before the median: close to what a machine with nothing else to run would show. The targets below use the plain medians.',
     "",
     "Targets:",
     "",
@@ -175,7 +195,7 @@ export async function run(): Promise<Section> {
     `A new Lambda sandbox starts with none of the function's files in memory. Here, before each run, every file the variant maps (from /proc/PID/maps of its warm-up run: the executable, the shared libraries, a native addon) and every file it names (the bundle, the handler) is dropped from the page cache with \`posix_fadvise(POSIX_FADV_DONTNEED)\` (test/bench/lib/page-cache.c, compiled at bench time), which leaves the rest of the machine's cache alone. Median of ${coldRounds} runs per variant, round-robin, shuffled; each cold run is followed by a warm one (the "warm cache" column here), so that each pair is measured at the same moment. Read from storage = /proc/PID/io \`read_bytes\` at the first \`/next\` (page faults and readahead included); waits for storage = its major page faults then (/proc/PID/stat); executable resident = the Rss of the executable's mappings in /proc/PID/smaps then.`,
     "",
     ...table(
-      ["variant", "warm cache", "cold cache", "cold ÷ warm", "cold, ratio", "read from storage", "waits for storage", "executable resident"],
+      ["variant", "warm cache", "cold cache", "cold ÷ warm", "cold, ratio", "warm / cold, less waiting for a CPU", "read from storage", "waits for storage", "executable resident"],
       order.map(([key, baseline, name]) => coldRow(key, baseline, name)),
     ),
     "",

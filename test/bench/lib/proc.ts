@@ -64,6 +64,17 @@ export function parseMajorFaults(stat: string): number {
   return majflt;
 }
 
+/**
+ * The first two fields of /proc/PID/schedstat, in milliseconds: time on a CPU, and time runnable but waiting for
+ * one. For the main thread (whose schedstat /proc/PID/schedstat is), the wait is how much a busy machine delayed
+ * the work that leads to the first `/next`.
+ */
+export function parseSchedstat(text: string): { onCpuMs: number; waitMs: number } {
+  const [onCpu, wait] = text.trim().split(" ").map(Number);
+  if (!Number.isFinite(onCpu) || !Number.isFinite(wait)) throw new Error(`not a schedstat line: ${JSON.stringify(text.slice(0, 100))}`);
+  return { onCpuMs: onCpu / 1e6, waitMs: wait / 1e6 };
+}
+
 /** A live process, read at one moment. */
 export interface ProcessView {
   /** The executable's path (/proc/PID/exe). */
@@ -74,6 +85,8 @@ export interface ProcessView {
   executableRss: number;
   /** Times it waited for a page to be read from storage (major page faults, all threads). */
   majorFaults: number;
+  /** Milliseconds its main thread was runnable but waiting for a CPU (other work on the machine). */
+  cpuWaitMs: number;
   /** Every file it maps. */
   files: string[];
   mappings: Mapping[];
@@ -85,7 +98,8 @@ export function viewProcess(pid: number): ProcessView {
   if (io.read_bytes === undefined) throw new Error(`no read_bytes in /proc/${pid}/io`);
   const mappings = parseMaps(readFileSync(`/proc/${pid}/smaps`, "latin1"));
   const majorFaults = parseMajorFaults(readFileSync(`/proc/${pid}/stat`, "latin1"));
-  return { executable, readBytes: io.read_bytes, executableRss: residentBytesOf(mappings, executable), majorFaults, files: mappedFiles(mappings), mappings };
+  const cpuWaitMs = parseSchedstat(readFileSync(`/proc/${pid}/schedstat`, "latin1")).waitMs;
+  return { executable, readBytes: io.read_bytes, executableRss: residentBytesOf(mappings, executable), majorFaults, cpuWaitMs, files: mappedFiles(mappings), mappings };
 }
 
 const PAGE = 4096;

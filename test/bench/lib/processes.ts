@@ -60,6 +60,8 @@ export interface ColdStart {
   executableRss: number;
   /** Major page faults by then: the times it waited for storage. */
   majorFaults: number;
+  /** Of `ms`, how long its main thread waited for a CPU (other work on the machine). */
+  cpuWaitMs: number;
   /** The executable and every file it maps by then (shared libraries, native addons). */
   files: string[];
 }
@@ -79,7 +81,7 @@ export async function coldStart(runnable: Runnable, timeoutMs = 15_000, atFirstN
     const rss = rssBytes(child.pid!);
     const view = viewProcess(child.pid!);
     atFirstNext?.(child.pid!);
-    return { ms: first - started, rss, readBytes: view.readBytes, executable: view.executable, executableRss: view.executableRss, majorFaults: view.majorFaults, files: view.files };
+    return { ms: first - started, rss, readBytes: view.readBytes, executable: view.executable, executableRss: view.executableRss, majorFaults: view.majorFaults, cpuWaitMs: view.cpuWaitMs, files: view.files };
   } finally {
     await stop(child);
     await fake.close();
