@@ -277,15 +277,17 @@ test("the telemetry log fd: each frame is one record, multi-line kept whole; Tel
   const uri = `http://sandbox.localdomain:${(listener.address() as AddressInfo).port}/`;
   const init = { subscribe: uri, frames: [{ text: "first line\nsecond line" }, { text: JSON.stringify({ level: "INFO", message: "in json" }), json: true }] };
   const { emulator, log } = await start(t, { command: miniRuntime, telemetryLogFd: true, env: { MINI_INIT: JSON.stringify(init) } });
-  const invoked = emulator.invoke({ frames: [{ text: "during\nthe invoke" }] });
+  const invoked = emulator.invoke({ frames: [{ text: "during\nthe invoke" }, { text: "y".repeat(300_000) }], fdRaw: "not a frame, sixteen bytes or more" });
   const out = await invoked;
   assert.equal(out.ok, true);
   assert.ok(out.logs.includes("first line\nsecond line"), out.logs);
   assert.ok(out.logs.includes("during\nthe invoke"), out.logs);
+  assert.ok(out.logs.includes(`\n${"y".repeat(MAX_LINE_BYTES)}`) && !out.logs.includes("y".repeat(MAX_LINE_BYTES + 1)), "a frame over the limit is kept to 262,118 bytes");
   await emulator.close(); // delivers what is buffered
   const functionRecords = records.filter((event) => event.type === "function").map((event) => event.record);
-  assert.deepEqual(functionRecords, ["first line\nsecond line", { level: "INFO", message: "in json" }, "during\nthe invoke"]);
+  assert.deepEqual(functionRecords, ["first line\nsecond line", { level: "INFO", message: "in json" }, "during\nthe invoke", "y".repeat(MAX_LINE_BYTES)]);
   assert.match(log.text(), /first line\nsecond line\n/);
+  assert.match(log.text(), /micro-lambda emulator: the telemetry log fd carried bytes that are not a frame \(type 0x6e6f7420\); it is ignored from here on/);
 });
 
 test("with several invocations at once, a line is attributed to the invocation whose request id it carries", async (t) => {

@@ -105,7 +105,7 @@ export function runToExit(command: string[], env: Record<string, string | undefi
  * A runtime small enough to read, as a `node -e` command: it asks for events (AWS_LAMBDA_MAX_CONCURRENCY loops at
  * once) and does what each event says, so a test controls the function exactly. Event fields: `print` (a line,
  * prefixed with the time and request id as the runtime's text format does), `raw` (text written to stdout as it
- * is), `frames` (telemetry log fd records: `{text, json?}`), `hang` (never answer), `bytes` (answer with a JSON
+ * is), `frames` (telemetry log fd records: `{text, json?}`), `fdRaw` (bytes written to that fd as they are), `hang` (never answer), `bytes` (answer with a JSON
  * string of that many bytes), `errorBytes` (post to /error a JSON error of that many bytes), `pauseMs`. At start it
  * does what `MINI_INIT` says, in the same terms, and with `subscribe` (a URI) registers an internal extension that
  * subscribes to the Telemetry API's `function` records. It answers with `{requestId, env, arn}` by default.
@@ -138,6 +138,7 @@ const act = (id, what) => {
   if (what.print) process.stdout.write(new Date().toISOString() + "\\t" + id + "\\tINFO\\t" + what.print + "\\n");
   if (what.raw) process.stdout.write(what.raw);
   for (const f of what.frames || []) frame(f.text, f.json);
+  if (what.fdRaw) fs.writeSync(Number(process.env._LAMBDA_TELEMETRY_LOG_FD), what.fdRaw);
 };
 const init = JSON.parse(process.env.MINI_INIT || "{}");
 act("", init);

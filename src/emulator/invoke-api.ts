@@ -34,7 +34,7 @@ async function invocation(invoke: (event: Buffer, options: InvokeOptions) => Pro
   let streaming = false;
   const result = await invoke(event, {
     clientContext: clientContext(req.headers["x-amz-client-context"]),
-    tenantId: req.headers["x-amz-tenant-id"] as string | undefined,
+    tenantId: utf8Header(req.headers["x-amz-tenant-id"]),
     onHead: ({ contentType, prelude }) => {
       streaming = true;
       // With a prelude, the content type is the prelude's own, as a function URL sends it.
@@ -81,6 +81,11 @@ function clientContext(header: string | string[] | undefined): string | undefine
     throw refuse();
   }
   return json;
+}
+
+/** A header's text: Node reads header bytes one per character (latin1); callers send UTF-8. */
+function utf8Header(value: string | string[] | undefined): string | undefined {
+  return typeof value === "string" ? Buffer.from(value, "latin1").toString("utf8") : undefined;
 }
 
 /** An error as Lambda's API answers it: `X-Amzn-ErrorType` names it, the body is `{Type, message}`. */
