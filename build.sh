@@ -168,7 +168,11 @@ bundle() {
   fi
   # esbuild names files relative to its working directory: the project root, wherever build.sh is run from.
   (cd "$PROJECT" && "$ESBUILD" "${args[@]}")
-  if $SNAPSHOT; then rearm_initialisers "$out"; fi
+  if $SNAPSHOT; then
+    rearm_initialisers "$out"
+    # The bundle a build without --snapshot makes, for when a snapshot would not pay (see make_blob).
+    SNAPSHOT=false bundle "${out%.cjs}-plain.cjs"
+  fi
 }
 
 # describe_builtins OUT: what the target Node's http, https, http2 and tls hold (src/snapshot/describe.cjs), for the
@@ -260,6 +264,16 @@ EOF
     step "[$arch] SEA blob again, with the init of ${#deferred[@]} module(s) deferred to the restore"
   done
   rm -f "$dir/snapshot-defer.txt"
+  # 76: most of the init cannot run at build time, and a snapshot would start slower than the code cache.
+  if ((status == 76)) && $SNAPSHOT && [[ -s $dir/snapshot-no-gain.txt ]]; then
+    echo "build.sh: --snapshot: $(<"$dir/snapshot-no-gain.txt"): building without a snapshot" >&2
+    rm -f "$dir/snapshot-no-gain.txt"
+    step "[$arch] SEA blob: code cache, no snapshot (made by the target Node)"
+    sed -i 's/"useSnapshot": true/"useSnapshot": false/; s/"useCodeCache": false/"useCodeCache": true/' "$dir/sea-config.json"
+    cp "$WORK/bundle-plain.cjs" "$dir/bundle.cjs"
+    status=0
+    (cd "$dir" && run_target "$arch" "$node" --random-seed=1 --experimental-sea-config sea-config.json) 2>&1 | snapshot_warnings || status=$?
+  fi
   return "$status"
 }
 

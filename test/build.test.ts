@@ -149,6 +149,28 @@ describe("--snapshot: the AWS SDK example's init runs at build time", () => {
     assert.deepEqual((await emulator.invoke({})).result, { methods: ["PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT"], server: true, teapot: "I'm a Teapot", exec: "function" });
   });
 
+  test("an init that touches Node's fetch classes (which load node:http inside Node) is found, and runs after the restore", async (t) => {
+    const entry = scratchEntry(t, "fetch-at-init", 'import { z } from "zod";\nimport { lambda } from "micro-lambda";\nimport { headers } from "./probe.ts";\nconst name = z.string();\nlambda(async () => name.parse(headers.get("x-made")));\n');
+    writeFileSync(join(entry, "../probe.ts"), 'export const headers = new Headers({ "x-made": "at init" });\n');
+    const built = await buildSh([entry, "--arch", hostArch, "--snapshot"]);
+    assert.equal(built.code, 0, built.output);
+    assert.match(built.output, /^micro-lambda --snapshot: \S*fetch-at-init\/probe\.ts used Node's fetch classes \(Request, Response, Headers, FormData, WebSocket\), which load node:http at init: building again/m);
+    assert.match(built.output, /SEA blob again, with the init of 1 module\(s\) deferred to the restore/);
+    assert.ok(statSync(join(root, "dist/fetch-at-init", hostArch, "sea/sea.blob")).size > 5 * MB, "a snapshot");
+    const emulator = await startEmulator(t, { command: [join(root, "dist/fetch-at-init", hostArch, "bootstrap")] });
+    assert.equal((await emulator.invoke({})).result, "at init");
+  });
+
+  test("when most of the init cannot run at build time (axios touches the fetch classes as it loads), the bootstrap is built without a snapshot, and says why", async (t) => {
+    const entry = scratchEntry(t, "axios-first", 'import axios from "axios";\nimport { lambda } from "micro-lambda";\nlambda(async () => typeof axios.get);\n');
+    const built = await buildSh([entry, "--arch", hostArch, "--snapshot"]);
+    assert.equal(built.code, 0, built.output);
+    assert.match(built.output, /^build\.sh: --snapshot: the main file's init runs after the restore \(it imports axios \(node_modules\/axios\/lib\/utils\.js\)[^\n]*, so a snapshot would hold 0% of the function's modules and start slower than the code cache: building without a snapshot$/m);
+    assert.ok(statSync(join(root, "dist/axios-first", hostArch, "sea/sea.blob")).size < 2 * MB, "a code cache, no snapshot");
+    const emulator = await startEmulator(t, { command: [join(root, "dist/axios-first", hostArch, "bootstrap")] });
+    assert.equal((await emulator.invoke({})).result, "function");
+  });
+
   test("--verbose shows Node's warnings about the built-in modules it has not verified for snapshots", async (t) => {
     const entry = scratchEntry(t, "verbose-snapshot", 'import { execFileSync } from "node:child_process";\nimport { lambda } from "micro-lambda";\nlambda(async () => typeof execFileSync);\n');
     const built = await buildSh([entry, "--arch", hostArch, "--snapshot", "--verbose"]);

@@ -303,6 +303,8 @@ function bundleModules() {
     for (const match of text.matchAll(/__(?:commonJS|esm)\(\{"((?:[^"\\]|\\.)*)"\(/g)) starts.push([match.index, JSON.parse(`"${match[1]}"`)]);
     bundle = {
       file: getBuiltinModule("node:path").basename(file),
+      /** Each module's share of the bundle's text, by path. */
+      sizes: new Map(starts.map(([start, path], i) => [path, (starts[i + 1]?.[0] ?? text.length) - start])),
       at(line, column) {
         const offset = (lineStarts[line - 1] ?? 0) + column - 1;
         let found;
@@ -349,6 +351,7 @@ const UNSNAPSHOTTABLE = {
   tls: "node:tls",
 };
 const initialising = [];
+const initialised = new Set();
 const toDefer = [];
 let loadedSeen = 0;
 
@@ -365,7 +368,9 @@ function watchInits() {
     checkLoaded();
     initialising.push(key);
     try {
-      return run();
+      const exports = run();
+      initialised.add(key);
+      return exports;
     } finally {
       checkLoaded();
       initialising.pop();
@@ -375,14 +380,15 @@ function watchInits() {
 
 function checkLoaded() {
   const list = process.moduleLoadList;
-  for (; loadedSeen < list.length; loadedSeen++) {
-    const loaded = UNSNAPSHOTTABLE[list[loadedSeen].replace(/^NativeModule /, "")];
-    if (!loaded) continue;
-    const key = initialising.at(-1);
-    if (toDefer.some((found) => found.key === key)) continue;
-    toDefer.push({ key, loaded });
-    process.stderr.write(`micro-lambda --snapshot: ${key ? where({ package: packageOf(key), path: key }) : "code running after init (a promise or a timer)"} used ${loaded} at init${key ? ": building again with that module's init deferred to the restore" : ""}.\n`);
-  }
+  const ids = list.slice(loadedSeen).map((entry) => entry.replace(/^NativeModule /, "")).filter((id) => id in UNSNAPSHOTTABLE);
+  loadedSeen = list.length;
+  if (ids.length === 0) return;
+  const key = initialising.at(-1);
+  if (toDefer.some((found) => found.key === key)) return;
+  // The fetch classes load node:http on the way: the first is the one to name.
+  const loaded = UNSNAPSHOTTABLE[ids.find((id) => id.includes("undici")) ?? ids[0]];
+  toDefer.push({ key, loaded });
+  process.stderr.write(`micro-lambda --snapshot: ${key ? where({ package: packageOf(key), path: key }) : "code running after init (a promise or a timer)"} used ${loaded} at init${key ? ": building again with that module's init deferred to the restore" : ""}.\n`);
 }
 
 /** Stops the build when a module loaded what a snapshot cannot hold: build.sh builds again with it deferred. */
@@ -395,6 +401,30 @@ function exitToDefer() {
   }
   getBuiltinModule("node:fs").appendFileSync(DEFER_FILE, toDefer.map(({ key }) => `${key}\n`).join(""));
   process.exit(EXIT_DEFER);
+}
+
+// When the main file's init is deferred, a snapshot holds only the modules initialised before: when they are under a
+// quarter of the bundle's code (axios touches the fetch classes in its first module: 0%), the restore would cost more
+// than it saves (measured: axios 1.09x), and the bootstrap is better built without a snapshot (Fastify, whose app
+// is set up after the restore with its modules in the snapshot, holds 43%: 0.88x). The build exits with EXIT_NO_GAIN and the
+// reason in NO_GAIN_FILE; build.sh makes a blob with the code cache instead.
+const EXIT_NO_GAIN = 76;
+const NO_GAIN_FILE = "snapshot-no-gain.txt";
+
+function exitIfNoGain(deferred) {
+  const sizes = bundleModules()?.sizes;
+  if (!sizes) return;
+  let held = 0;
+  let total = 0;
+  for (const [path, size] of sizes) {
+    if (/(^|\/)src\/snapshot\/[^/]+$/.test(path)) continue;
+    total += size;
+    if (initialised.has(path)) held += size;
+  }
+  if (total === 0 || held / total >= 0.25) return;
+  const why = deferred.deferredModule ? `it imports ${where(deferred.by)}, whose init cannot run at build time` : `${deferred.what} was ${deferred.how} by ${where(deferred.by)}`;
+  getBuiltinModule("node:fs").writeFileSync(NO_GAIN_FILE, `the main file's init runs after the restore (${why}), so a snapshot would hold ${Math.round((100 * held) / total)}% of the function's modules and start slower than the code cache`);
+  process.exit(EXIT_NO_GAIN);
 }
 
 // Async hooks (cls-hooked in the X-Ray SDK enables one when it loads) cannot be enabled while the heap is
@@ -462,6 +492,7 @@ function start(init) {
     deferred = error;
     error.unhandled = false;
     main = undefined;
+    exitIfNoGain(error);
     const why = error.deferredModule ? `it imports ${where(error.by)}, whose init cannot run at build time` : `${error.what} was ${error.how} by ${where(error.by)}`;
     process.stderr.write(`micro-lambda --snapshot: the main file's init runs after the restore (${why}); the modules loaded before stay in the snapshot.\n`);
   }
