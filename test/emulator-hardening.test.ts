@@ -1,5 +1,6 @@
 // What the emulator does with bad input (issue 13) and what it gives the function (issue 11): every request that goes wrong is answered or logged, and the emulator goes on.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { connect, type AddressInfo } from "node:net";
@@ -7,7 +8,7 @@ import { Writable } from "node:stream";
 import { test, type TestContext } from "node:test";
 import { Emulator, type EmulatorOptions } from "../src/emulator/index.ts";
 import { MAX_LINE_BYTES } from "../src/emulator/logs.ts";
-import { miniRuntime, startEmulator } from "./helpers.ts";
+import { miniRuntime, root, startEmulator } from "./helpers.ts";
 
 /** A "function" that starts and does nothing, so the test itself can play the runtime. */
 const idle = [process.execPath, "-e", "setInterval(() => {}, 1 << 30)"];
@@ -204,6 +205,32 @@ test("a timeout kills what the function left behind: a detached grandchild holdi
   const pid2 = Number(/grandchild (\d+)/.exec(fresh.logs)?.[1]);
   await emulator.close();
   assert.ok(gone(pid2), "close() killed the new sandbox's grandchild too");
+});
+
+test("micro-lambda serve: after a timeout with a detached grandchild, invokes go on, SIGINT stops it with exit 0, and nothing is left running", async (t) => {
+  const spawnGrandchild = `require("node:child_process").spawn("sleep", ["600"], { detached: true, stdio: ["ignore", "inherit", "inherit"] }).pid`;
+  const fn = [process.execPath, "-e", `console.log("grandchild " + ${spawnGrandchild});\n${miniRuntime[2]}`];
+  const server = spawn(process.execPath, ["--import", "tsx", "src/cli/bin.ts", "serve", "--port", "0", "--timeout", "0.5", "--", ...fn], { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+  t.after(() => server.kill("SIGKILL"));
+  let log = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    server.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      log += chunk;
+      const match = /on (http:\/\/127\.0\.0\.1:\d+);/.exec(log);
+      if (match) resolve(match[1]!);
+    });
+    server.on("exit", () => reject(new Error(`exited: ${log}`)));
+  });
+  const invocations = `${url}/2015-03-31/functions/function/invocations`;
+  const timedOut = await http(invocations, "POST", '{"hang":true}');
+  assert.equal(JSON.parse(timedOut.body).errorType, "Sandbox.Timedout");
+  assert.equal((await http(invocations, "POST", "{}")).status, 200, "the next invoke is answered");
+  const pids = [...log.matchAll(/grandchild (\d+)/g)].map((match) => Number(match[1]));
+  assert.equal(pids.length, 2, log);
+  assert.ok(gone(pids[0]!), "the first sandbox's grandchild died with it");
+  server.kill("SIGINT");
+  assert.equal(await new Promise((resolve) => server.once("exit", resolve)), 0);
+  assert.ok(gone(pids[1]!), "the second one died with the emulator");
 });
 
 test("a timed-out invocation's logs hold what the function printed up to the end", async (t) => {
