@@ -9,7 +9,7 @@ import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingMessa
 import type { AddressInfo } from "node:net";
 import { toErrorResponse } from "../wire/errors.ts";
 import { parseAddress } from "../wire/http.ts";
-import { errorContentType, headers, invocationPathPattern, runtimePaths, type ErrorResponse } from "../wire/protocol.ts";
+import { errorContentType, headers, invocationPathPattern, limits, runtimePaths, type ErrorResponse } from "../wire/protocol.ts";
 import { runtimeApi, type RuntimeApi } from "../runtime/runtime-api.ts";
 
 /** The environment variables a proxy reads when its options leave them out. */
@@ -22,10 +22,10 @@ export const proxyEnv = {
 
 const DEFAULT_PORT = 9009;
 /**
- * The most a buffered `/response` or `/error` may hold when a hook reads it: Lambda's own limit (6 MB and 100 bytes,
- * the figure its Runtime API's 413 names). Past it the proxy answers that 413 itself, rather than hold the rest.
+ * The most a buffered `/response` or `/error` may hold when a hook reads it: Lambda's own limit. Past it the proxy
+ * answers Lambda's 413 itself, rather than hold the rest.
  */
-const MAX_BUFFERED_BYTES = 6_291_556;
+const MAX_BUFFERED_BYTES = limits.bufferedResponseBytes;
 
 /** The `errorType` of an invocation failed by the proxy: an event `onEvent` rejected, and a hook that threw. */
 export const proxyErrorTypes = { rejected: "Runtime.EventRejected", hookFailed: "Runtime.ProxyHookError" } as const;
