@@ -411,7 +411,9 @@ export class Emulator {
       this.#timedOut.add(invocation.requestId);
       invocation.timedOutWith = { errorType: "Sandbox.Timedout", errorMessage: `RequestId: ${invocation.requestId} Error: Task timed out after ${(o.timeoutMs / 1000).toFixed(2)} seconds` };
       invocation.durationMs = performance.now() - invocation.startedAt!;
-      sandbox.stop(invocation.timedOutWith, "timeout", "invoke");
+      // Others running with it (concurrency above 1) end with the runtime's exit, as before a reset.
+      sandbox.resetReason ??= "timeout";
+      sandbox.signal("SIGKILL");
     }, o.timeoutMs);
   }
 
