@@ -1,5 +1,5 @@
 // Stand-ins for node:http, https, http2 and tls while a startup snapshot is being built, and the hand-over to the
-// real modules when it is restored.
+// real modules after it is restored.
 //
 // Node cannot load those four modules while it builds a snapshot: their native parts create handles a snapshot
 // cannot hold (the build aborts with "global handle not serialized" or "Unknown external reference"). Libraries
@@ -8,17 +8,20 @@
 // stand-in made from what the target Node says the module holds (describe.cjs):
 //   - constant data is there in full: `http.METHODS.map(...)` and `http.STATUS_CODES[404]` work at build time;
 //   - classes are real constructors with the real prototype's method names: `class X extends http.Agent` works,
-//     and `new https.Agent(...)` made at build time is an object that Node's own constructor initialises after
-//     the restore (the AWS SDK makes its agent while a client is created);
+//     and `new https.Agent(...)` made at build time is an object that Node's own constructor initialises at the
+//     hand-over (the AWS SDK makes its agent while a client is created);
 //   - assignments are recorded: a library that wraps `http.request` when it loads (the X-Ray SDK) has its wrapper
-//     installed on the real module after the restore, and the wrapper calls the real original;
+//     installed on the real module at the hand-over, and the wrapper calls the real original;
 //   - anything else (calling a function, reading an agent, calling a method) cannot happen before the restore:
 //     it throws a BuildTimeUse naming the member and the package that used it. When that happens while a module
 //     of the bundle is being initialised, that module, and those that import it up to the main file, are
-//     initialised again after the restore (esbuild's lazy module initialisers are re-armed for it, see build.sh),
+//     initialised again after the restore (esbuild's lazy module initialisers are re-armed for it: rearm.cjs),
 //     while everything they had loaded stays in the snapshot. A use that cannot be deferred so (one made in a
 //     promise or caught by the library) fails the build with the same message.
-// Run without a snapshot being built (`node bundle.cjs`), the stand-ins are the real modules.
+// After the restore, each stand-in hands over to the real module the first time it is used (see handOver).
+// Two things no stand-in can catch are watched for too: Node's fetch classes (which load node:http inside Node),
+// and async hooks enabled while the heap is written. Without a snapshot being built (`node bundle.cjs`), the
+// stand-ins are the real modules.
 "use strict";
 
 const { getBuiltinModule } = process;
@@ -48,17 +51,27 @@ class BuildTimeUse extends Error {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Restoring: every stand-in registers what to do, in phases, because each phase needs the previous one done
-// for every module: prototypes linked to the real ones, then the stand-ins' own members replaced by the real ones
-// (and the libraries' patches applied), and only then the real constructors run on objects made at build time.
+// Restoring. After the restore each stand-in module hands over to the real one the first time it is used (a call,
+// a `new`, a read of what only the real module has, process.getBuiltinModule), not before: loading node:https and
+// node:tls costs about 25 ms of CPU, node:http2 30 ms, and many functions never use what their libraries require
+// (the AWS SDK requires http2 and never uses it unless asked). Each stand-in registers what to do, in phases:
+// prototypes linked to the real ones, then the stand-ins' own members replaced by the real ones (and the libraries'
+// patches applied), and only then the real constructors run on objects made at build time.
 
-const phases = { link: [], construct: [], patch: [] };
 let restored = !building;
+const phases = {};
+const handedOver = new Set();
 
-function restore() {
-  if (restored) return;
-  restored = true;
-  for (const phase of [phases.link, phases.patch, phases.construct]) for (const step of phase) step();
+function phasesOf(id) {
+  return (phases[id] ??= { link: [], patch: [], construct: [] });
+}
+
+/** Hands node:`id`'s stand-in over to the real module (once; only after the restore). */
+function handOver(id) {
+  if (handedOver.has(id)) return;
+  handedOver.add(id);
+  const { link, patch, construct } = phasesOf(id);
+  for (const phase of [link, patch, construct]) for (const step of phase) step();
 }
 
 const realModules = {};
@@ -71,12 +84,12 @@ function real(id) {
 
 const standIns = {};
 
-/** The stand-in for node:`id` while building; the real module otherwise (after the restore too: `building` is frozen true). */
+/** The stand-in for node:`id` while building, and after the restore when there is one; the real module otherwise. */
 function module_(id) {
-  if (restored) return real(id);
+  if (restored) return standIns[id] ?? real(id);
   if (!standIns[id]) {
     standIns[id] = {};
-    mirror(standIns[id], `node:${id}`, described[id], () => real(id), "module");
+    mirror(standIns[id], id, `node:${id}`, described[id], () => real(id), "module");
   }
   return standIns[id];
 }
@@ -92,17 +105,17 @@ function classFor(id, key) {
  * the restore: members nobody replaced become the real ones; members a library replaced or added are
  * applied to the real object (a patch). Returns the real object's original members, known after the restore.
  */
-function mirror(target, path, members, realOf, where) {
+function mirror(target, id, path, members, realOf, where) {
   const originals = { values: null };
   const installed = new Map();
   for (const [name, member] of Object.entries(members)) {
     const key = name.startsWith("@@") ? Symbol[name.slice(2)] : name;
-    const descriptor = standInDescriptor(`${path}${where === "prototype" ? ".prototype" : ""}.${name}`, key, member, originals, realOf);
+    const descriptor = standInDescriptor(id, `${path}${where === "prototype" ? ".prototype" : ""}.${name}`, key, member, originals, realOf);
     if (!descriptor) continue;
     Object.defineProperty(target, key, descriptor);
     installed.set(key, descriptor.get ?? descriptor.value);
   }
-  phases.patch.push(() => {
+  phasesOf(id).patch.push(() => {
     const realTarget = realOf();
     for (const key of Reflect.ownKeys(target)) {
       if (where !== "module" && ["length", "name", "prototype", "constructor", Symbol.hasInstance].includes(key)) continue;
@@ -121,7 +134,7 @@ function mirror(target, path, members, realOf, where) {
       }
     }
   });
-  phases.link.push(() => {
+  phasesOf(id).link.push(() => {
     const realTarget = realOf();
     originals.values = {};
     for (const key of installed.keys()) {
@@ -132,7 +145,7 @@ function mirror(target, path, members, realOf, where) {
   return originals;
 }
 
-function standInDescriptor(what, key, member, originals, realOf) {
+function standInDescriptor(id, what, key, member, originals, realOf) {
   const flags = { enumerable: member.enumerable, configurable: true };
   switch (member.kind) {
     case "value":
@@ -140,23 +153,23 @@ function standInDescriptor(what, key, member, originals, realOf) {
     case "symbol":
       return { value: member.registered ? Symbol.for(member.description) : Symbol(member.description), writable: member.writable, ...flags };
     case "function":
-      return { value: forwarder(what, key, member, originals), writable: member.writable, ...flags };
+      return { value: forwarder(id, what, key, member, originals), writable: member.writable, ...flags };
     case "class": {
-      const [id, name] = what.replace(/^node:/, "").split(".");
-      return { value: classFor(id, name), writable: member.writable, ...flags };
+      return { value: classFor(id, what.replace(/^node:/, "").split(".")[1]), writable: member.writable, ...flags };
     }
     case "accessor":
     case "instance": {
       const hasValue = "value" in member;
       return {
         get() {
-          if (originals.values) return Reflect.get(realOf(), key, this);
-          if (hasValue) return member.value;
-          throw use(what, "read");
+          if (!originals.values && hasValue) return member.value;
+          if (!originals.values && !restored) throw use(what, "read");
+          handOver(id);
+          return Reflect.get(realOf(), key, this);
         },
         set(value) {
           if (originals.values) return void Reflect.set(realOf(), key, value, this);
-          // Set at build time: kept here, and applied to the real module after the restore.
+          // Set before the hand-over: kept here, and applied to the real module then.
           Object.defineProperty(this, key, { value, writable: true, enumerable: member.enumerable, configurable: true });
         },
         ...flags,
@@ -167,10 +180,11 @@ function standInDescriptor(what, key, member, originals, realOf) {
 }
 
 /** A function that calls the real original after the restore, and throws a BuildTimeUse before it. */
-function forwarder(what, key, member, originals) {
+function forwarder(id, what, key, member, originals) {
   const forward = {
     [member.name || String(key)](...args) {
-      if (!originals.values) throw use(what, "called");
+      if (!restored) throw use(what, "called");
+      handOver(id);
       return Reflect.apply(originals.values[key], this, args);
     },
   }[member.name || String(key)];
@@ -187,11 +201,13 @@ function forwarder(what, key, member, originals) {
  * (EventEmitter, streams, net), or another stand-in. After the restore it extends the real class.
  */
 function standInClass(what, member) {
+  const [id, ...rest] = what.replace(/^node:/, "").split(".");
   let Real;
   const pending = [];
   const name = member.name;
   const StandIn = {
     [name]: function (...args) {
+      if (restored) handOver(id);
       if (Real) {
         if (new.target) return Reflect.construct(Real, args, new.target === StandIn ? Real : new.target);
         // `http.Agent.call(this, options)`: a util.inherits-style subclass calling its parent.
@@ -217,15 +233,14 @@ function standInClass(what, member) {
     Object.setPrototypeOf(StandIn, parent);
     Object.setPrototypeOf(StandIn.prototype, parent.prototype);
   }
-  const [id, ...rest] = what.replace(/^node:/, "").split(".");
   const realOf = () => (Real ??= rest.reduce((object, key) => object[key], real(id)));
-  mirror(StandIn, what, member.statics, realOf, "static");
-  mirror(StandIn.prototype, what, member.prototype, () => realOf().prototype, "prototype");
-  phases.link.push(() => {
+  mirror(StandIn, id, what, member.statics, realOf, "static");
+  mirror(StandIn.prototype, id, what, member.prototype, () => realOf().prototype, "prototype");
+  phasesOf(id).link.push(() => {
     Object.setPrototypeOf(StandIn, realOf());
     Object.setPrototypeOf(StandIn.prototype, realOf().prototype);
   });
-  phases.construct.push(() => {
+  phasesOf(id).construct.push(() => {
     for (const { self, args } of pending) initialise(self, Real, args);
   });
   return StandIn;
@@ -470,10 +485,14 @@ function start(init) {
   const startup = v8.startupSnapshot;
   const setDeserializeMainFunction = startup.setDeserializeMainFunction;
   let main;
+  // While building: the stand-ins. After the restore (it stays): the real module, handed over first, so that code
+  // reaching node:http this way sees the patches libraries made to the stand-in.
   process.getBuiltinModule = function getBuiltinModule_(id) {
     const name = String(id).replace(/^node:/, "");
-    if (name in FORBIDDEN) return module_(name);
-    if (INTERNAL.includes(name)) throw use(`node:${name}`, "loaded");
+    if (!restored) {
+      if (name in FORBIDDEN) return module_(name);
+      if (INTERNAL.includes(name)) throw use(`node:${name}`, "loaded");
+    } else if (name in FORBIDDEN && standIns[name]) handOver(name);
     return getBuiltinModule.call(process, id);
   };
   startup.setDeserializeMainFunction = (fn) => void (main = fn);
@@ -510,11 +529,10 @@ function start(init) {
       for (const error of unhandled) process.stderr.write(`build.sh --snapshot: ${error.message}\n`);
       process.exit(1);
     }
-    process.getBuiltinModule = getBuiltinModule;
     startup.setDeserializeMainFunction = setDeserializeMainFunction;
   });
   setDeserializeMainFunction((...args) => {
-    restore();
+    restored = true;
     asyncHooks.afterRestore();
     for (const listener of beforeExit) process.on("beforeExit", listener);
     if (deferred) init();
