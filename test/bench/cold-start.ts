@@ -183,9 +183,9 @@ export async function run(): Promise<Section> {
       ],
     ),
     "",
-    `What bounds the snapshot: restoring the heap. A snapshot of hello (a ${mb(blobBytes(helloSnapshot))} blob: Node's own start-up heap) starts in ${ms(base("helloSnapshot"))} (${ms(base("helloBootstrap"))} without); heavy init's (${mb(blobBytes(heavySnapshot))}: the SDK's modules, evaluated) takes ${ms(base("heavySnapshot") - base("helloSnapshot"))} more to deserialise, against ${ms(base("heavyBootstrap") - base("helloBootstrap"))} to load and run the SDK's code with a code cache and ${ms(base("heavyPlain") - base("helloBootstrap"))} without.`,
+    `What bounds the snapshot (medians less the wait for a CPU, here and in the next paragraph): restoring the heap. A snapshot of hello (a ${mb(blobBytes(helloSnapshot))} blob: Node's own start-up heap) starts in ${ms(netBase("helloSnapshot"))} (${ms(netBase("helloBootstrap"))} without); heavy init's (${mb(blobBytes(heavySnapshot))}: the SDK's modules, evaluated) takes ${ms(netBase("heavySnapshot") - netBase("helloSnapshot"))} more to deserialise, against ${ms(netBase("heavyBootstrap") - netBase("helloBootstrap"))} to load and run the SDK's code with a code cache and ${ms(netBase("heavyPlain") - netBase("helloBootstrap"))} without.`,
     "",
-    `What bounds the hello figures: Node itself. Node alone, doing nothing but connect and send \`GET /next\`, takes ${ms(base("nodeAlone"))}; the hello bootstrap spends ${ms(base("helloBootstrap") - base("nodeAlone"))} more, \`node bundle\` ${ms(base("helloBundle") - base("nodeAlone"))} more.`,
+    `What bounds the hello figures: Node itself. Node alone, doing nothing but connect and send \`GET /next\`, takes ${ms(netBase("nodeAlone"))}; the hello bootstrap spends ${ms(netBase("helloBootstrap") - netBase("nodeAlone"))} more, \`node bundle\` ${ms(netBase("helloBundle") - netBase("nodeAlone"))} more.`,
     peer.ok
       ? `The peer is ${peer.note}. It is itself a small bundled ESM file plus a native addon, started by the same Node binary, so its cold start is also mostly Node's own: the 0.5× target would need a start faster than Node alone.`
       : `**aws-lambda-ric could not be built, so it is not in this table**: ${peer.reason}`,
