@@ -71,7 +71,15 @@ test("examples/log-router: every line the function printed reaches Firehose exac
   for (const [tag, lines] of [["a", 3], ["b", 700], ["c", 5]] as const) results.push(await emulator.invoke({ tag, lines }));
   await emulator.close();
   const printed = ["chatty init", ...results.flatMap((result, n) => Array.from({ length: (result.result as { printed: number }).printed }, (_, i) => `${"abc"[n]} ${result.requestId} ${i}`))];
-  const shipped = firehose.accepted.map((data) => JSON.parse(data) as { message: string; requestId?: string; time: string });
+  // Each line as the managed runtime prints it: timestamp, request id ("-" during init here, as the parity test shows), level, message.
+  const lambdaLine = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t([^\t]+)\tINFO\t(.*)$/s;
+  const shipped = firehose.accepted.map((data) => {
+    const record = JSON.parse(data) as { message: string; requestId?: string; time: string };
+    const match = lambdaLine.exec(record.message);
+    assert.ok(match, `a line in Lambda's text format: ${JSON.stringify(record.message)}`);
+    if (match[2] !== "chatty init") assert.ok(match[2]!.includes(match[1]!), `the line's request id is its invocation's: ${record.message}`);
+    return { ...record, message: match[2]! };
+  });
   assert.deepEqual(
     shipped.map((record) => record.message).sort(),
     [...printed].sort(),
