@@ -6,6 +6,7 @@
 // Batches go out one at a time, when `maxItems` or `maxBytes` is reached or `timeoutMs` has passed.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readBody, tooLarge } from "../wire/body.ts";
 import { RuntimeApiError } from "../wire/errors.ts";
 import { httpClient } from "../wire/http.ts";
 import { headers, telemetryPaths } from "../wire/protocol.ts";
@@ -207,7 +208,7 @@ function handle(req: IncomingMessage, res: ServerResponse, onEvents: TelemetryOp
 // POST / from Lambda: one batch. 200 when the callback took it; 400 when it is not a batch, 413 when it is far larger
 // than Lambda sends (and the listener goes on); 500 when the callback threw.
 async function receive(req: IncomingMessage, res: ServerResponse, onEvents: TelemetryOptions["onEvents"]): Promise<void> {
-  const body = await readBatch(req);
+  const body = await readBody(req, MAX_BATCH_BYTES).catch(() => undefined);
   if (body === undefined) return void res.destroy(); // the sender hung up midway: there is no one to answer
   if (body === tooLarge) {
     req.resume(); // the rest is read and dropped, never held
@@ -228,28 +229,6 @@ async function receive(req: IncomingMessage, res: ServerResponse, onEvents: Tele
     return answer(res, 500, { errorType: "CallbackFailed", errorMessage: message });
   }
   res.writeHead(200, { "content-type": "application/json" }).end('"OK"');
-}
-
-const tooLarge = Symbol("too large");
-
-/** The request's body; `tooLarge` as soon as it is known to exceed MAX_BATCH_BYTES (nothing past it is kept); undefined if the sender hung up. */
-function readBatch(req: IncomingMessage): Promise<Buffer | typeof tooLarge | undefined> {
-  return new Promise((resolve) => {
-    if (Number(req.headers["content-length"]) > MAX_BATCH_BYTES) return resolve(tooLarge);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const take = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BATCH_BYTES) return void chunks.push(chunk);
-      req.off("data", take);
-      chunks.length = 0;
-      resolve(tooLarge);
-    };
-    req.on("data", take);
-    req.once("end", () => resolve(Buffer.concat(chunks, size)));
-    req.once("error", () => resolve(undefined));
-    req.once("close", () => req.complete || resolve(undefined));
-  });
 }
 
 function answer(res: ServerResponse, status: number, error: { errorType: string; errorMessage: string }): void {

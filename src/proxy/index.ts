@@ -8,6 +8,7 @@
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { toErrorResponse } from "../wire/errors.ts";
+import { readBody, tooLarge } from "../wire/body.ts";
 import { parseAddress } from "../wire/http.ts";
 import { errorContentType, headers, invocationPathPattern, limits, runtimePaths, type ErrorResponse } from "../wire/protocol.ts";
 import { runtimeApi, type RuntimeApi } from "../runtime/runtime-api.ts";
@@ -558,31 +559,6 @@ function remember(delivered: Map<string, Delivered>, event: ProxiedEvent): void 
   for (const [id, kept] of delivered) if (kept.deadlineMs < now) delivered.delete(id);
   const deadlineMs = Number(event.headers[headers.deadlineMs]) || now + 15 * 60 * 1000; // Lambda's longest timeout
   delivered.set(event.requestId, { event, at: performance.now(), deadlineMs });
-}
-
-/** What `readBody` resolves with when the body is over its limit: nothing past the limit was kept, and the rest is unread. */
-const tooLarge = Symbol("too large");
-
-/** A whole body, or `tooLarge` as soon as it is known to be longer than `limit` (from its Content-Length, or as it arrives). */
-function readBody(message: IncomingMessage): Promise<Buffer>;
-function readBody(message: IncomingMessage, limit: number): Promise<Buffer | typeof tooLarge>;
-function readBody(message: IncomingMessage, limit = Infinity): Promise<Buffer | typeof tooLarge> {
-  return new Promise((resolve, reject) => {
-    if (Number(message.headers["content-length"]) > limit) return resolve(tooLarge);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const take = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) return void chunks.push(chunk);
-      message.off("data", take);
-      message.pause();
-      chunks.length = 0;
-      resolve(tooLarge);
-    };
-    message.on("data", take);
-    message.once("end", () => resolve(Buffer.concat(chunks)));
-    message.once("error", reject);
-  });
 }
 
 function listenPort(value: string | undefined): number {
