@@ -99,12 +99,16 @@ export function buildSh(args: string[], options: { cwd?: string; env?: NodeJS.Pr
   });
 }
 
+/** Runs `work` while holding the lock dist/.locks/NAME (see `holdingLock`). */
+function withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+  return holdingLock(join(root, "dist", ".locks", name), work);
+}
+
 /**
- * Runs `work` while holding the lock dist/.locks/NAME: a directory holding the owner's pid, created whole by
- * renaming a prepared one (atomic: the rename fails when the lock exists). A lock whose owner died is taken over.
+ * Runs `work` while holding the lock `lock`: a directory holding the owner's pid, created whole by renaming a
+ * prepared one (atomic: the rename fails when the lock exists). A lock whose owner died is taken over.
  */
-async function withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-  const lock = join(root, "dist", ".locks", name);
+export async function holdingLock<T>(lock: string, work: () => Promise<T>): Promise<T> {
   mkdirSync(dirname(lock), { recursive: true });
   const mine = mkdtempSync(`${lock}.`);
   writeFileSync(join(mine, "pid"), String(process.pid));

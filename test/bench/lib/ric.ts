@@ -6,11 +6,12 @@
 // aws-lambda-cpp from source, minutes of work that `npm ci` must not pay). A copy in ~/.cache/micro-lambda/ric-4.0.2
 // (a CI cache can keep one) is used instead of building when it is complete, and a fresh build is copied there.
 import { execFile, type ExecFileOptions } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { holdingLock } from "../../bootstraps.ts";
 import { nodeVersion, root, targetNode } from "./builds.ts";
 import type { Runnable } from "./processes.ts";
 
@@ -52,7 +53,8 @@ async function install(): Promise<Ric> {
     const pkg = complete(dir);
     if (pkg) return ready(pkg, `aws-lambda-ric ${ricVersion}, built earlier in ${where}/${folder}`);
   }
-  return withLock(async () => {
+  // One build at a time across processes: the parity test and the bench may both want it.
+  return holdingLock(join(cacheDir, `${folder}.lock`), async () => {
     const pkg = complete(installDir); // another process may have built it while this one waited
     if (pkg) return ready(pkg, `aws-lambda-ric ${ricVersion}, built by another process`);
     const started = performance.now();
@@ -129,35 +131,6 @@ function ready(pkg: string, note: string): Ric {
       env: { _HANDLER: "index.handler", LAMBDA_TASK_ROOT: taskRoot },
     },
   };
-}
-
-/** One build at a time across processes (the parity test and the bench may both want it): a lock directory holding the owner's pid. */
-async function withLock<T>(work: () => Promise<T>): Promise<T> {
-  mkdirSync(cacheDir, { recursive: true });
-  const lock = join(cacheDir, `${folder}.lock`);
-  const mine = mkdtempSync(`${lock}.`);
-  writeFileSync(join(mine, "pid"), String(process.pid));
-  for (;;) {
-    try {
-      renameSync(mine, lock);
-      break;
-    } catch (error) {
-      if (!["EEXIST", "ENOTEMPTY"].includes((error as NodeJS.ErrnoException).code!)) throw error;
-      let owner = 0;
-      try {
-        owner = Number(readFileSync(join(lock, "pid"), "utf8"));
-        process.kill(owner, 0);
-      } catch (gone) {
-        if ((gone as NodeJS.ErrnoException).code === "ESRCH") rmSync(lock, { recursive: true, force: true });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
 }
 
 function onPath(tool: string): boolean {
